@@ -1,0 +1,1 @@
+// APIClient module

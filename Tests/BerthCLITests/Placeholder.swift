@@ -1,0 +1,4 @@
+import Testing
+@testable import BerthCLI
+
+@Test func placeholder() {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import EngineAPI
+
+@Test func placeholder() {}

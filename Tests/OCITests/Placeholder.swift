@@ -1,0 +1,4 @@
+import Testing
+@testable import OCI
+
+@Test func placeholder() {}

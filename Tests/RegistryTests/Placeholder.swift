@@ -1,0 +1,4 @@
+import Testing
+@testable import Registry
+
+@Test func placeholder() {}

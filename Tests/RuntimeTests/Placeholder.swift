@@ -1,0 +1,4 @@
+import Testing
+@testable import Runtime
+
+@Test func placeholder() {}
