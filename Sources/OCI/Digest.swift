@@ -69,7 +69,7 @@ public struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible, C
 }
 
 /// Streaming SHA-256, for blobs too large to hold in memory.
-public struct DigestHasher: Sendable {
+public struct DigestHasher: @unchecked Sendable {  // SHA256 is a plain value type; Crypto just does not mark it Sendable.
     private var hasher = SHA256()
     public private(set) var count: Int64 = 0
 

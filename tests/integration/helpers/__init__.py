@@ -1,0 +1,1 @@
+"""Helpers for berth's integration tests: registries, a token server, an image builder, berthd."""
