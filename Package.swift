@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "berth", targets: ["berth"]),
         .executable(name: "berthd", targets: ["berthd"]),
+        .executable(name: "berth-runtime", targets: ["berth-runtime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -21,6 +22,9 @@ let package = Package(
         // System libraries from Debian packages.
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CIsal", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CLinuxFS"),
         // The only C of our own: fork/clone/exec paths that must not run Swift code in the child.
         .target(name: "CBerthShim"),
 
@@ -31,12 +35,14 @@ let package = Package(
             "OCI",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Storage", dependencies: [
-            "OCI", "CArchive",
+            "OCI", "CArchive", "CIsal", "CZstd", "CLinuxFS",
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Runtime", dependencies: [
@@ -46,6 +52,7 @@ let package = Package(
         .target(name: "APIModels"),
         .target(name: "Engine", dependencies: [
             "OCI", "Registry", "Storage", "Runtime", "APIModels",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "EngineAPI", dependencies: [
@@ -57,8 +64,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "APIClient", dependencies: [
-            "APIModels",
+            "APIModels", "OCI",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -68,6 +76,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "berth", dependencies: ["BerthCLI"]),
+        // berth's OCI runtime CLI (runc-compatible).
+        .executableTarget(name: "berth-runtime", dependencies: [
+            "Runtime", "OCI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "berthd", dependencies: [
             "EngineAPI", "Engine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -77,7 +90,7 @@ let package = Package(
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "OCI"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "EngineAPITests", dependencies: ["EngineAPI"]),
         .testTarget(name: "BerthCLITests", dependencies: ["BerthCLI"]),

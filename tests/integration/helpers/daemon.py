@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from .util import REPO_ROOT, Result, make_tmpdir, pid_alive, rmtree, run, stop_pid, unmount_under, wait_for
+from .util import REPO_ROOT, Fatal, Result, make_tmpdir, pid_alive, rmtree, run, stop_pid, unmount_under, wait_for
 
 DAEMON_KIND = os.environ.get("BERTH_IT_DAEMON", "berthd")
 BERTHD = os.environ.get("BERTHD", str(REPO_ROOT / ".build/debug/berthd"))
@@ -150,15 +150,13 @@ class Daemon:
 
         def up():
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}:\n{self.log()}")
+                raise Fatal(f"{self.kind} exited with {self.proc.returncode}:\n{self.log()}")
             return self.ping_ok()
 
         try:
             wait_for(up, timeout, 0.1, what=f"{self.kind} /_ping on {self.sock}")
         except TimeoutError as e:
             raise TimeoutError(f"{e}\n--- {self.kind} log ---\n{self.log()}") from None
-        except RuntimeError:
-            raise
         return self
 
     def ping_ok(self) -> bool:
@@ -212,6 +210,7 @@ class Daemon:
                 pid = int(pf.read_text().strip())
                 if pid_alive(pid):
                     stop_pid(pid, 10)
+                pf.unlink()
             except (ValueError, OSError):
                 pass
 

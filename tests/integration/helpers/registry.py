@@ -19,7 +19,7 @@ import requests
 
 from . import images as I
 from .tokenserver import TokenServer
-from .util import free_port, make_tmpdir, rmtree, run, stop_popen, wait_for
+from .util import Fatal, free_port, make_tmpdir, rmtree, run, stop_popen, wait_for
 
 REGISTRY_BIN = os.environ.get("BERTH_IT_REGISTRY_BIN", "/usr/bin/docker-registry")
 DEFAULT_USER, DEFAULT_PASSWORD = "berth", "s3cret"
@@ -315,7 +315,7 @@ def start_registry(variant: str = "http", users: dict[str, str] | None = None,
 
         def up():
             if reg.proc.poll() is not None:
-                raise RuntimeError(f"docker-registry exited {reg.proc.returncode}: {reg.log()}")
+                raise Fatal(f"docker-registry exited {reg.proc.returncode}: {reg.log()}")
             r = requests.get(reg.url + "/v2/", verify=str(reg.ca_path) if reg.ca_path else True, timeout=2)
             return r.status_code in (200, 401)
 

@@ -22,6 +22,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+class Fatal(Exception):
+    """Raised by a `wait_for` predicate to stop waiting at once."""
+
+
 def wait_for(pred: Callable[[], object], timeout: float = 30.0, interval: float = 0.1,
              what: str = "condition") -> object:
     """Poll `pred` until it returns something truthy; raise TimeoutError after `timeout` s."""
@@ -32,6 +36,8 @@ def wait_for(pred: Callable[[], object], timeout: float = 30.0, interval: float 
             v = pred()
             if v:
                 return v
+        except Fatal:
+            raise
         except Exception as e:  # noqa: BLE001 - surfaced below
             last_exc = e
         time.sleep(interval)

@@ -1,0 +1,174 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import OCI
+
+/// Waits for the response head of a hijack request, then strips the HTTP handlers so the
+/// connection carries raw bytes (Docker's attach/exec `101 UPGRADED` protocol).
+final class HijackHandler: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+
+    let headPromise: EventLoopPromise<ResponseHead>
+    let raw: RawStreamHandler
+    var gotHead = false
+    var rawMode = false
+
+    init(headPromise: EventLoopPromise<ResponseHead>, raw: RawStreamHandler) {
+        self.headPromise = headPromise
+        self.raw = raw
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            gotHead = true
+            let head = ResponseHead(status: Int(h.status.code), headers: h.headers.map { ($0.name, $0.value) })
+            let ct = head.header("Content-Type") ?? ""
+            let upgraded = head.status == 101
+            let rawStream = head.status == 200 && (ct.hasPrefix("application/vnd.docker.raw-stream") || ct.hasPrefix("application/vnd.docker.multiplexed-stream"))
+            guard upgraded || rawStream else {
+                // An error (or plain) response: collect the body for the caller.
+                raw.collectErrorBody = true
+                headPromise.succeed(head)
+                return
+            }
+            let pipeline = context.pipeline.syncOperations
+            do {
+                try pipeline.addHandler(raw)
+                if upgraded {
+                    // Order matters: the decoder forwards bytes it has buffered past the head when removed.
+                    _ = pipeline.removeHandler(context: context)
+                    if let dec = try? pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self) {
+                        _ = pipeline.removeHandler(dec)
+                    }
+                } else {
+                    rawMode = true
+                }
+                if let enc = try? pipeline.handler(type: HTTPRequestEncoder.self) {
+                    _ = pipeline.removeHandler(enc)
+                }
+            } catch {
+                headPromise.fail(error)
+                return
+            }
+            headPromise.succeed(head)
+        case .body(let b):
+            if rawMode || raw.collectErrorBody { raw.deliver(b) }
+        case .end:
+            if rawMode || raw.collectErrorBody { raw.finish(nil) }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !gotHead { headPromise.fail(BerthError(.unavailable, "unexpected EOF")) }
+        raw.finish(nil)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !gotHead { headPromise.fail(error) }
+        raw.finish(error)
+        context.close(promise: nil)
+    }
+}
+
+/// Buffers raw inbound bytes until a reader is attached; reports EOF (including half-close).
+final class RawStreamHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+
+    struct State {
+        var pending: [ByteBuffer] = []
+        var reader: (@Sendable (ByteBuffer) -> Void)?
+        var eofPromise: EventLoopPromise<Void>?
+        var finished = false
+        var error: (any Error)?
+    }
+    let state = NIOLockedValueBox(State())
+    var collectErrorBody = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        deliver(unwrapInboundIn(data))
+    }
+
+    func deliver(_ b: ByteBuffer) {
+        let reader: (@Sendable (ByteBuffer) -> Void)? = state.withLockedValue { s in
+            if s.reader == nil { s.pending.append(b) }
+            return s.reader
+        }
+        reader?(b)
+    }
+
+    func finish(_ error: (any Error)?) {
+        let p: EventLoopPromise<Void>? = state.withLockedValue { s in
+            if s.finished { return nil }
+            s.finished = true
+            s.error = error
+            return s.reader == nil ? nil : s.eofPromise
+        }
+        if let p { if let error { p.fail(error) } else { p.succeed(()) } }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? ChannelEvent, e == .inputClosed { finish(nil) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(nil)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        finish(error)
+    }
+}
+
+/// A hijacked connection: raw bytes both ways, with half-close of the write side.
+public final class HijackedConnection: Sendable {
+    let channel: Channel
+    let raw: RawStreamHandler
+
+    init(channel: Channel, raw: RawStreamHandler) {
+        self.channel = channel
+        self.raw = raw
+    }
+
+    /// Writes bytes (blocking until written).
+    public func write(_ bytes: [UInt8]) throws {
+        try channel.writeAndFlush(channel.allocator.buffer(bytes: bytes)).wait()
+    }
+
+    /// Closes the write side (like Docker's `CloseWrite` after stdin EOF); reading continues.
+    public func closeWrite() {
+        channel.close(mode: .output, promise: nil)
+    }
+
+    public func close() {
+        channel.close(promise: nil)
+    }
+
+    /// Delivers received bytes to `onData` (on the event loop) until the daemon closes its side;
+    /// blocks the calling thread until then.
+    public func read(_ onData: @escaping @Sendable (ByteBuffer) -> Void) throws {
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        let (pending, finished, error) = raw.state.withLockedValue { s -> ([ByteBuffer], Bool, (any Error)?) in
+            let p = s.pending
+            s.pending = []
+            s.reader = onData
+            s.eofPromise = promise
+            return (p, s.finished, s.error)
+        }
+        for b in pending { onData(b) }
+        if finished {
+            if let error { promise.fail(error) } else { promise.succeed(()) }
+        }
+        try promise.futureResult.wait()
+    }
+
+    /// Reads everything until EOF.
+    public func readAll() throws -> [UInt8] {
+        let box = NIOLockedValueBox<[UInt8]>([])
+        try read { b in box.withLockedValue { $0.append(contentsOf: b.readableBytesView) } }
+        return box.withLockedValue { $0 }
+    }
+}

@@ -1,2 +1,0 @@
-#include "berth_shim.h"
-int berth_shim_placeholder(void) { return 0; }

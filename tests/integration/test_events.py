@@ -1,0 +1,81 @@
+"""/events: image pull, tag, untag and delete events (docker-py streaming and since/until)."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from helpers import images as I
+
+
+def _collect(client, stop: threading.Event, out: list, **kw):
+    gen = client.events(decode=True, **kw)
+    try:
+        for ev in gen:
+            out.append(ev)
+            if stop.is_set():
+                break
+    except Exception as e:  # noqa: BLE001 - stream closed
+        out.append({"error": repr(e)})
+
+
+def test_events_stream_image_lifecycle(berthd, reg_http, uniq):
+    im = I.busybox_image(labels={"ev": uniq})
+    repo = f"ev/{uniq}"
+    reg_http.push_image(repo, im)
+    ref = reg_http.ref(repo)
+    local = f"local/ev-{uniq}:t"
+    client = berthd.new_client(version="auto")
+    got: list[dict] = []
+    stop = threading.Event()
+    th = threading.Thread(target=_collect, args=(client, stop, got), kwargs={"filters": {"type": "image"}},
+                          daemon=True)
+    th.start()
+    time.sleep(0.5)
+    berthd.docker("pull", "-q", ref).check()
+    berthd.docker("tag", ref, local).check()
+    berthd.docker("rmi", local).check()
+    berthd.docker("rmi", ref).check()
+
+    def seen(action, pred=lambda e: True):
+        return [e for e in got if e.get("Action") == action and pred(e)]
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not seen("delete", lambda e: e["Actor"]["ID"] == im.id):
+        time.sleep(0.2)
+    stop.set()
+    # wake the stream so the thread can exit, then close the connection
+    berthd.docker("tag", "nosuch", "x")
+    client.close()
+    th.join(5)
+    assert all(e.get("Type") == "image" for e in got if "error" not in e), got
+    pull = seen("pull", lambda e: e["Actor"]["ID"] == ref)
+    assert pull, got
+    assert pull[0]["status"] == "pull" and pull[0]["id"] == ref and pull[0]["scope"] == "local"
+    assert isinstance(pull[0]["time"], int) and isinstance(pull[0]["timeNano"], int)
+    assert seen("tag", lambda e: e["Actor"]["ID"] == im.id and e["Actor"]["Attributes"].get("name") == local), got
+    assert seen("untag", lambda e: e["Actor"]["ID"] == im.id), got
+    assert seen("delete", lambda e: e["Actor"]["ID"] == im.id), got
+    order = [e["Action"] for e in got if e.get("Action") in ("pull", "tag", "untag", "delete")]
+    assert order.index("pull") < order.index("tag") < order.index("untag") < order.index("delete"), order
+
+
+def test_events_since_until_replay(berthd, reg_http, uniq):
+    im = I.busybox_image(labels={"ev2": uniq})
+    repo = f"ev/replay-{uniq}"
+    reg_http.push_image(repo, im)
+    ref = reg_http.ref(repo)
+    t0 = int(time.time()) - 1
+    berthd.docker("pull", "-q", ref).check()
+    berthd.docker("tag", ref, f"local/ev2-{uniq}").check()
+    time.sleep(1.1)
+    t1 = int(time.time()) + 1
+    evs = list(berthd.client.events(since=t0, until=t1, decode=True, filters={"type": "image"}))
+    acts = [(e["Action"], e["Actor"]["ID"]) for e in evs]
+    assert ("pull", ref) in acts and ("tag", im.id) in acts, acts
+    # the CLI too
+    r = berthd.docker("events", "--since", str(t0), "--until", str(t1), "--filter", "type=image",
+                      "--format", "{{.Type}} {{.Action}}", timeout=30)
+    assert r.rc == 0, r
+    assert "image pull" in r.lines() and "image tag" in r.lines()
