@@ -249,8 +249,9 @@ static void do_readonly(const struct berth_config *cfg, const struct berth_op *o
         if (errno == ENOENT) return;
         berth_die2(cfg, errno, "bind readonly path ", op->b);
     }
-    unsigned long f = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC;
-    if (mount(op->b, op->b, NULL, f, NULL) != 0 && mount(op->b, op->b, NULL, f | locked_flags(op->b), NULL) != 0)
+    // Keep the flags the mount already has (nosuid, nodev, noexec), as runc does.
+    unsigned long f = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | locked_flags(op->b);
+    if (mount(op->b, op->b, NULL, f, NULL) != 0)
         berth_die2(cfg, errno, "remount readonly ", op->b);
 }
 

@@ -304,6 +304,13 @@ __attribute__((noreturn)) static void stage2(const struct berth_config *cfg) {
 
 __attribute__((noreturn)) static void stage1(const struct berth_config *cfg) {
     reset_signals();
+    if (cfg->has_stdio) {
+        for (int i = 0; i < 3; i++) {
+            int fd = cfg->stdio_fds[i];
+            if (fd < 0) fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+            if (fd < 0 || dup3(fd, i, 0) < 0) berth_die(cfg, errno, "set up stdio");
+        }
+    }
     close_stray_fds(cfg);
     if (cfg->is_exec) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     wait_continue(cfg);

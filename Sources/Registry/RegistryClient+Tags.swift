@@ -12,10 +12,14 @@ extension RegistryClient {
 
     /// All tags of a repository (`/v2/NAME/tags/list`, following `Link: <…>; rel="next"` pagination).
     public func listTags(_ ref: Reference, credential: RegistryCredential? = nil) async throws -> [String] {
+        try await listTags(ref, credential: credential, pageSize: nil)
+    }
+
+    func listTags(_ ref: Reference, credential: RegistryCredential?, pageSize: Int?) async throws -> [String] {
         let auth = AuthContext(domain: ref.domain, explicit: credential, scopes: [Self.pullScope(ref)])
         return try await withEndpoints(domain: ref.domain) { ep in
             var tags: [String] = []
-            var path = "/v2/\(ref.path)/tags/list"
+            var path = "/v2/\(ref.path)/tags/list" + (pageSize.map { "?n=\($0)" } ?? "")
             var pages = 0
             while true {
                 pages += 1

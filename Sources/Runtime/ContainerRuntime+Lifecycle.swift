@@ -8,6 +8,8 @@ public struct ExecOptions: Sendable {
     public var consoleSocketFD: Int32?
     public var pidFile: String?
     public var preserveFDs: Int32 = 0
+    /// stdin, stdout, stderr of the process (-1: /dev/null); nil: the caller's own.
+    public var stdio: [Int32]?
     public init(consoleSocket: String? = nil, pidFile: String? = nil, preserveFDs: Int32 = 0) {
         self.consoleSocket = consoleSocket
         self.pidFile = pidFile
@@ -181,6 +183,7 @@ extension ContainerRuntime {
         var request = SpawnRequest(plan: plan, isExec: true, cgroup: cgroup(for: st))
         request.seccomp = program
         request.preserveFDs = options.preserveFDs
+        request.stdio = options.stdio
         request.lastCap = Int32(Self.lastCap())
         var consoleFD: Int32 = options.consoleSocketFD ?? -1
         var ownConsole = false
@@ -205,5 +208,14 @@ extension ContainerRuntime {
             try FileIO.writeAtomically(pidFile, bytes: Array(String(spawned.pid).utf8), mode: 0o644)
         }
         return spawned.pid
+    }
+}
+
+extension ContainerRuntime {
+    /// The container's own process spec (the base `exec` builds on: env, user, cwd, capabilities).
+    public func containerProcess(id: String) throws -> Spec.Process {
+        _ = try store.load(id)
+        guard let p = try loadSpec(id: id).process else { throw BerthError(.notFound, "container \(id) has no process") }
+        return p
     }
 }

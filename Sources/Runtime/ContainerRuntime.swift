@@ -19,6 +19,8 @@ public struct CreateOptions: Sendable {
     public var useInit = false
     /// The spec, when the caller has it in memory (else `<bundle>/config.json` is read).
     public var spec: Spec?
+    /// stdin, stdout, stderr of the container process (-1: /dev/null); nil: the caller's own.
+    public var stdio: [Int32]?
 
     public init(consoleSocket: String? = nil, pidFile: String? = nil, noPivot: Bool = false, preserveFDs: Int32 = 0,
                 rootfsMount: Spec.Mount? = nil, useInit: Bool = false, spec: Spec? = nil) {
@@ -169,6 +171,7 @@ public final class ContainerRuntime: @unchecked Sendable {
             request.preserveFDs = options.preserveFDs
             request.seccomp = program
             request.useInit = options.useInit
+            request.stdio = options.stdio
             request.lastCap = Int32(lastCap)
             request.onHooks = { childPid in
                 let st = ContainerStateJSON(id: id, pid: childPid, status: ContainerStatus.creating.rawValue, bundle: bundle,

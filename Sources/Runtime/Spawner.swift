@@ -44,6 +44,8 @@ struct SpawnRequest {
     var seccomp: SeccompCompiler.Program?
     var useInit = false
     var lastCap: Int32 = 40
+    /// The process's stdin, stdout, stderr (-1: /dev/null); nil: inherit the caller's.
+    var stdio: [Int32]?
     /// Called while the child waits before pivot_root (createRuntime/createContainer hooks).
     var onHooks: ((Int32) throws -> Void)?
 }
@@ -99,6 +101,18 @@ enum Spawner {
         cfg.njoins = Int32(joins.count)
         cfg.unshare_flags = r.plan.unshareFlags
         cfg.is_exec = r.isExec ? 1 : 0
+        var lifted: [Int32] = []
+        if let stdio = r.stdio, stdio.count == 3 {
+            // Duplicate above 2 (and the preserved range) so dup'ing them onto 0..2 cannot clash.
+            for fd in stdio {
+                if fd < 0 { lifted.append(-1); continue }
+                let n = fcntl(fd, F_DUPFD_CLOEXEC, max(minFD, 3))
+                lifted.append(n)
+                closeAfter.append(n)
+            }
+            cfg.has_stdio = 1
+            cfg.stdio_fds = (lifted[0], lifted[1], lifted[2])
+        }
         cfg.rootfs = r.isExec ? nil : arena.string(r.plan.rootfs)
         cfg.ops = UnsafePointer(arena.array(ops))
         cfg.nops = Int32(ops.count)
@@ -133,6 +147,7 @@ enum Spawner {
         cfg.`init` = r.useInit ? 1 : 0
         var keep: [Int32] = []
         if r.preserveFDs > 0 { keep = Array(3..<(3 + r.preserveFDs)) }
+        keep += lifted.filter { $0 >= 0 }
         cfg.keep_fds = UnsafePointer(arena.array(keep))
         cfg.nkeep = Int32(keep.count)
 

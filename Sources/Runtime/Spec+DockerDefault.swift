@@ -11,7 +11,7 @@ extension Spec {
                                      env: [String] = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                                      rootfs: String = "rootfs", hostname: String? = nil, cgroupsPath: String? = nil,
                                      terminal: Bool = false, cgroupNamespace: Bool = false, seccomp: Bool = true) -> Spec {
-        let caps = Capabilities.dockerDefault
+        let caps = Runtime.Capabilities.dockerDefault
         var process = Spec.Process(terminal: terminal, user: Spec.User(uid: 0, gid: 0), args: args, env: env, cwd: "/",
                                    capabilities: Spec.Capabilities(bounding: caps, effective: caps, permitted: caps))
         process.noNewPrivileges = false

@@ -199,7 +199,7 @@ public enum JSON {
 
     static func encode(_ v: TemplateValue, into out: inout String, escapeHTML: Bool) {
         switch v {
-        case .invalid, .null, .nilPointer: out += "null"
+        case .invalid, .null, .typedNil: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
         case .float(let f): out += GoFormat.formatFloatJSON(f)

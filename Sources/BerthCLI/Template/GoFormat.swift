@@ -307,8 +307,8 @@ public enum GoFormat {
         case .invalid, .null:
             if verb == "v" || verb == "s" { return padded(verb == "v" ? "<nil>" : "%!s(<nil>)", spec) }
             return badVerb(verb, v)
-        case .nilPointer:
-            return padded("<nil>", spec)
+        case .typedNil:
+            return padded(v.goString, spec)
         case .array(let a):
             if verb == "q" {
                 return "[" + a.map { formatOne(verb, $0, Spec()) }.joined(separator: " ") + "]"
@@ -331,7 +331,7 @@ extension TemplateValue {
         case .array: return "[]interface {}"
         case .map: return "map[string]interface {}"
         case .object(let o): return o.templateTypeName
-        case .invalid, .null, .nilPointer: return "<nil>"
+        case .invalid, .null, .typedNil: return "<nil>"
         }
     }
 }

@@ -102,7 +102,7 @@ extension GoTemplate {
                         iterations += 1
                         if try !body(&self, key: .int(i), elem: .int(i)) { break }
                     }
-                case .invalid, .null, .nilPointer:
+                case .invalid, .null, .typedNil:
                     break
                 default:
                     throw fail(pipe.pos, p.text, "range can't iterate over \(v.goString)")
@@ -187,10 +187,17 @@ extension GoTemplate {
                     return .invalid
                 case .null:
                     throw fail(pos, context, "nil pointer evaluating interface {}.\(name)")
-                case .nilPointer:
+                case .typedNil(let k):
+                    if k == .map { return .invalid }
                     throw fail(pos, context, "nil pointer evaluating \(v.goTypeName).\(name)")
                 case .map(let m):
-                    v = m[name] ?? .invalid
+                    if let f = m[name] {
+                        v = f
+                    } else if m.isStruct {
+                        throw fail(pos, context, "map has no entry for key \"\(name)\"")
+                    } else {
+                        v = .invalid
+                    }
                 case .object(let o):
                     guard let f = o.templateField(name) else {
                         throw fail(pos, context, "can't evaluate field \(name) in type \(o.templateTypeName)")

@@ -51,7 +51,7 @@ public struct TemplateFunctions: Sendable {
     static func stringList(_ v: TemplateValue) throws -> [String] {
         switch v {
         case .array(let a): return a.map { if case .string(let s) = $0 { return s } else { return $0.goString } }
-        case .invalid, .null, .nilPointer: return []
+        case .invalid, .null, .typedNil: return []
         default: throw A("wrong type for value; expected []string; got \(v.fmtTypeName)")
         }
     }
@@ -66,7 +66,8 @@ public struct TemplateFunctions: Sendable {
             case .string(let s): return .int(Int64(s.utf8.count))
             case .array(let x): return .int(Int64(x.count))
             case .map(let m): return .int(Int64(m.count))
-            case .invalid, .null, .nilPointer: throw E("len of nil pointer")
+            case .typedNil(let k) where k != .pointer: return .int(0)
+            case .invalid, .null, .typedNil: throw E("len of nil pointer")
             default: throw E("len of type \(a[0].fmtTypeName)")
             }
         },
@@ -91,7 +92,7 @@ public struct TemplateFunctions: Sendable {
                         let allStrings = m.pairs.allSatisfy { if case .string = $0.1 { return true } else { return false } }
                         item = allStrings ? .string("") : .null
                     }
-                case .null, .nilPointer:
+                case .null, .typedNil:
                     item = .string("")
                 case .invalid:
                     throw E("index of untyped nil")
@@ -173,7 +174,7 @@ public struct TemplateFunctions: Sendable {
         case .int: return .int
         case .float: return .float
         case .string: return .string
-        case .invalid, .null, .nilPointer: return .nilKind
+        case .invalid, .null, .typedNil: return .nilKind
         default: return .other
         }
     }

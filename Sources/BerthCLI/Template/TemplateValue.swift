@@ -9,8 +9,8 @@ public indirect enum TemplateValue: Sendable {
     case invalid
     /// A nil interface (JSON `null`): prints `<no value>`, field access on it is an error.
     case null
-    /// A typed nil (nil pointer/slice/map in a Go struct): prints `<nil>`.
-    case nilPointer
+    /// A typed nil in a Go struct: a nil pointer prints `<nil>`, a nil slice `[]`, a nil map `map[]`.
+    case typedNil(TypedNil)
     case bool(Bool)
     case int(Int64)
     case float(Double)
@@ -23,10 +23,19 @@ public indirect enum TemplateValue: Sendable {
     public static func strings(_ a: [String]) -> TemplateValue { .array(a.map { .string($0) }) }
 }
 
+/// The kinds of typed nil values.
+public enum TypedNil: Sendable {
+    case pointer, slice, map
+}
+
 /// A JSON object / Go map with insertion-ordered keys (Go prints maps sorted by key; JSON keeps order).
+///
+/// `isStruct` marks objects that stand for Go structs in inspect output: a missing field is an error
+/// (`map has no entry for key "X"`, as in the docker CLI's raw fallback) and they print as `{v1 v2}`.
 public struct TemplateMap: Sendable {
     public private(set) var keys: [String] = []
     public private(set) var storage: [String: TemplateValue] = [:]
+    public var isStruct = false
 
     public init() {}
     public init(_ pairs: [(String, TemplateValue)]) {
@@ -107,7 +116,7 @@ extension TemplateValue {
     /// Go's `isTrue` (template truthiness).
     public var isTruthy: Bool {
         switch self {
-        case .invalid, .null, .nilPointer: return false
+        case .invalid, .null, .typedNil: return false
         case .bool(let b): return b
         case .int(let i): return i != 0
         case .float(let f): return f != 0
@@ -123,7 +132,7 @@ extension TemplateValue {
         switch self {
         case .invalid: return "<nil>"
         case .null: return "interface {}"
-        case .nilPointer: return "*struct"
+        case .typedNil(let k): return k == .map ? "map[string]string" : k == .slice ? "[]string" : "*struct"
         case .bool: return "bool"
         case .int: return "int"
         case .float: return "float64"
@@ -145,7 +154,7 @@ extension TemplateValue {
         switch self {
         case .invalid: out += "<no value>"
         case .null: out += top ? "<no value>" : "<nil>"
-        case .nilPointer: out += "<nil>"
+        case .typedNil(let k): out += k == .map ? "map[]" : k == .slice ? "[]" : "<nil>"
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
         case .float(let f): out += GoFormat.formatFloatV(f)
@@ -157,6 +166,13 @@ extension TemplateValue {
                 v.appendGoString(to: &out)
             }
             out += "]"
+        case .map(let m) where m.isStruct:
+            out += "{"
+            for (i, (_, v)) in m.pairs.enumerated() {
+                if i > 0 { out += " " }
+                v.appendGoString(to: &out)
+            }
+            out += "}"
         case .map(let m):
             out += "map["
             for (i, k) in m.sortedKeys.enumerated() {

@@ -73,6 +73,8 @@ struct berth_config {
     int unshare_flags;           // CLONE_NEW* to create (CLONE_NEWUSER is handled first, with maps from the parent)
     int join_pidns;              // 1 when a pid namespace is joined (the clone then lands in it)
     int is_exec;                 // 1 for `exec` into a running container (no rootfs setup)
+    int has_stdio;               // 1: make stdio_fds the process's 0, 1, 2 (each >= 3 or -1 for /dev/null)
+    int stdio_fds[3];
 
     // stage2 setup
     const char *rootfs;          // host path of the rootfs (NULL for exec)

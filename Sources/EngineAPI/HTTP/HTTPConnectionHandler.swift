@@ -198,16 +198,16 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         bodySource = nil
         // Only raw bytes may reach the async channel from here on.
         try pipeline.addHandler(HijackGate(), position: .after(http.decoder))
-        try pipeline.removeHandler(http.pipelining, promise: nil)
-        try pipeline.removeHandler(http.errors, promise: nil)
-        try pipeline.removeHandler(http.encoder, promise: nil)
-        try pipeline.removeHandler(self, promise: nil)
+        pipeline.removeHandler(http.pipelining, promise: nil)
+        pipeline.removeHandler(http.errors, promise: nil)
+        pipeline.removeHandler(http.encoder, promise: nil)
+        pipeline.removeHandler(self, promise: nil)
         let wrapped = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
             wrappingChannelSynchronously: channel,
             configuration: .init(isOutboundHalfClosureEnabled: true))
         channel.writeAndFlush(head, promise: nil)
         // Bytes the client sent after its request (still buffered in the decoder) now flow to `wrapped`.
-        try pipeline.removeHandler(http.decoder, promise: nil)
+        pipeline.removeHandler(http.decoder, promise: nil)
         return wrapped
     }
 }
