@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -167,4 +168,8 @@ long berth_fs_type(const char *path) {
     struct statfs s;
     if (statfs(path, &s) != 0) return -errno;
     return (long)s.f_type;
+}
+
+int berth_set_subreaper(int on) {
+    return prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) == 0 ? 0 : -errno;
 }

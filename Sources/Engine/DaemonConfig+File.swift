@@ -18,10 +18,14 @@ public struct DaemonConfigFile: Sendable, Equatable {
 
     /// Reads `path`. A missing file is fine unless the path was given explicitly (`required`).
     public static func load(path: String, required: Bool) throws -> DaemonConfigFile? {
+        var st = stat()
+        if stat(path, &st) != 0 {
+            let err = errno
+            if err == ENOENT && !required { return nil }
+            throw BerthError(.invalidArgument, "open \(path): \(String(cString: strerror(err)))")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
-            var st = stat()
-            if !required && stat(path, &st) != 0 && errno == ENOENT { return nil }
-            throw BerthError(.invalidArgument, "open \(path): \(String(cString: strerror(errno == 0 ? ENOENT : errno)))")
+            throw BerthError(.invalidArgument, "open \(path): \(String(cString: strerror(EACCES)))")
         }
         return try parse(data, path: path)
     }

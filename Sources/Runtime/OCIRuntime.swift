@@ -103,7 +103,7 @@ public final class ExternalRuntime: OCIRuntime {
     public init(path: String, root: String? = nil, subreaper: Bool = true) {
         self.path = path
         self.root = root
-        if subreaper { _ = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }
+        if subreaper { _ = berth_set_subreaper(1) }
     }
 
     @discardableResult

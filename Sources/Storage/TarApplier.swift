@@ -88,6 +88,9 @@ final class TarApplier {
             return
         }
 
+        if comps[0].starts(with: Self.whMeta) && comps != [Self.whOpaque] {
+            return // aufs metadata at the layer root (.wh..wh.plnk, .wh..wh.aufs, ...): not image content
+        }
         let base = comps[comps.count - 1]
         if base.starts(with: Self.whPrefix) {
             let parent = Array(comps.dropLast())
@@ -95,7 +98,7 @@ final class TarApplier {
             if base == Self.whOpaque {
                 try markOpaque(parent, rawPath)
             } else if base.starts(with: Self.whMeta) {
-                return // aufs hard-link directory and other metadata: not part of the image
+                return // other aufs metadata
             } else {
                 let name = Array(base.dropFirst(Self.whPrefix.count))
                 guard !name.isEmpty, name != [46], name != [46, 46] else {

@@ -1,1 +1,5 @@
-print("berthd")
+import EngineAPI
+import Foundation
+
+// berthd: the Docker-compatible daemon. Everything lives in EngineAPI (`BerthDaemon`) so it can be tested.
+exit(await BerthDaemon.main(arguments: Array(CommandLine.arguments.dropFirst())))

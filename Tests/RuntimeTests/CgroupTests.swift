@@ -98,7 +98,7 @@ import Testing
         #expect(w.contains { $0 == ("devices.allow", "c 136:* rwm") })
     }
 
-    @Test func unifiedOnV1IsAnError() {
+    @Test func unifiedOnV1IsAnError() throws {
         var r = Spec.Resources()
         r.unified = ["memory.high": "1000"]
         #expect(throws: BerthError.self) { try CgroupManager.writes(for: r, layout: Self.v1) }

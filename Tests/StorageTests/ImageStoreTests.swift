@@ -19,7 +19,7 @@ func commitLayer(_ store: ImageStore, _ tar: TarBuilder, parent: Digest?) throws
         return LayerRecord(diffID: diffID, chainID: chainID, size: info.size, blob: nil, blobStored: false)
     }
     let prepared = try store.snapshots.prepare()
-    let blobPath = prepared.directory + "/../blob-" + UUID().uuidString
+    let blobPath = store.root + "/tmp/blob-" + UUID().uuidString
     try writeBytes(blobPath, blob)
     defer { unlink(blobPath) }
     let r = try LayerExtraction.extract(file: blobPath, into: prepared.fsPath, options: .init(compression: .gzip, expectedDiffID: diffID))

@@ -25,12 +25,12 @@ struct TarBuilder {
         var uid: Int64 = 0
         var gid: Int64 = 0
         var mtime: Int = 1_600_000_000
-        var xattrs: [String: String] = [:]
+        var xattrs: [String: [UInt8]] = [:]
     }
 
     var entries: [Entry] = []
 
-    mutating func file(_ path: String, _ content: String, mode: UInt32 = 0o644, uid: Int64 = 0, gid: Int64 = 0, mtime: Int = 1_600_000_000, xattrs: [String: String] = [:]) {
+    mutating func file(_ path: String, _ content: String, mode: UInt32 = 0o644, uid: Int64 = 0, gid: Int64 = 0, mtime: Int = 1_600_000_000, xattrs: [String: [UInt8]] = [:]) {
         entries.append(Entry(path: path, kind: .file(content), mode: mode, uid: uid, gid: gid, mtime: mtime, xattrs: xattrs))
     }
     mutating func dir(_ path: String, mode: UInt32 = 0o755, uid: Int64 = 0, gid: Int64 = 0, mtime: Int = 1_600_000_000) {
@@ -97,7 +97,7 @@ struct TarBuilder {
             archive_entry_set_perm(entry, e.mode)
             archive_entry_set_size(entry, la_int64_t(data.count))
             for (k, v) in e.xattrs.sorted(by: { $0.key < $1.key }) {
-                let bytes = Array(v.utf8)
+                let bytes = v
                 bytes.withUnsafeBytes { archive_entry_xattr_add_entry(entry, k, $0.baseAddress, bytes.count) }
             }
             guard archive_write_header(a, entry) >= ARCHIVE_WARN else { throw err(a) }
@@ -173,3 +173,12 @@ func writeBytes(_ path: String, _ bytes: [UInt8]) throws {
 }
 
 var isRoot: Bool { getuid() == 0 }
+
+/// Deterministic incompressible bytes.
+func noise(_ count: Int, seed: UInt64 = 42) -> [UInt8] {
+    var x = seed | 1
+    return (0..<count).map { _ in
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17
+        return UInt8(truncatingIfNeeded: x)
+    }
+}

@@ -169,3 +169,12 @@ public enum HumanUnits {
         return ansic(year: y, month: mo, day: d, hour: h, minute: mi, second: se)
     }
 }
+
+extension HumanUnits {
+    /// Go's `time.RFC3339` (`2006-01-02T15:04:05Z07:00`) in the local zone.
+    public static func rfc3339(unix: Int64) -> String {
+        let b = broken(unix)
+        let zone = b.gmtoff == 0 ? "Z" : offset(b.gmtoff, colon: true)
+        return "\(pn(b.year, 4))-\(p2(b.month))-\(p2(b.day))T\(p2(b.hour)):\(p2(b.minute)):\(p2(b.second))\(zone)"
+    }
+}

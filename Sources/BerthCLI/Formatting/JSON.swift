@@ -213,8 +213,12 @@ public enum JSON {
             out += "]"
         case .map(let m):
             out += "{"
-            for (i, (k, e)) in m.pairs.enumerated() {
+            var i = 0
+            for (k, e) in m.pairs {
+                // Nil fields of structs are `omitempty` in Docker's API types.
+                if m.isStruct, case .typedNil = e { continue }
                 if i > 0 { out += "," }
+                i += 1
                 appendQuoted(k, into: &out, escapeHTML: escapeHTML)
                 out += ":"
                 encode(e, into: &out, escapeHTML: escapeHTML)

@@ -157,6 +157,9 @@ int berth_memfd(const char *name);
 /// statfs(2) f_type of `path`, or -errno.
 long berth_fs_type(const char *path);
 
+/// prctl(PR_SET_CHILD_SUBREAPER, on).
+int berth_set_subreaper(int on);
+
 /// pidfd_open(2); -errno on failure.
 int berth_pidfd_open(pid_t pid);
 

@@ -249,15 +249,3 @@ public struct DaemonFlags: Sendable, Equatable {
         return out
     }
 }
-
-extension DaemonFlags.Spec {
-    init(name: String, short: Character?, kind: DaemonFlags.Kind, configKey: String?, usage: String,
-         apply: @escaping @Sendable (inout DaemonConfig, [String]) throws -> Void) {
-        self.name = name
-        self.short = short
-        self.kind = kind
-        self.configKey = configKey
-        self.usage = usage
-        self.apply = apply
-    }
-}

@@ -1,4 +1,0 @@
-import Testing
-@testable import EngineAPI
-
-@Test func placeholder() {}
