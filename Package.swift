@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "berth", targets: ["berth"]),
         .executable(name: "berthd", targets: ["berthd"]),
         .executable(name: "berth-runtime", targets: ["berth-runtime"]),
+        .executable(name: "berth-monitor", targets: ["berth-monitor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -81,6 +82,11 @@ let package = Package(
             "Runtime", "OCI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Per-container supervisor (conmon-like), plain C; linked statically without the Swift
+        // runtime to stay under 1 MB RSS per container (docs/monitor.md).
+        .executableTarget(name: "berth-monitor", path: "Sources/berth-monitor",
+                          cSettings: [.unsafeFlags(["-O2", "-Wall"])],
+                          linkerSettings: [.unsafeFlags(["-nostartfiles", "-static-stdlib", "-Xclang-linker", "-static"])]),
         .executableTarget(name: "berthd", dependencies: [
             "EngineAPI", "Engine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

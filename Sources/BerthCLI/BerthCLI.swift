@@ -5,7 +5,7 @@ import OCI
 /// The `berth` command line: Docker's CLI commands, flags, output and exit codes.
 public enum BerthCLI {
     public static let version = "0.1.0"
-    public static let gitCommit = "berth"
+    public static let gitCommit = "dev"
     public static let binaryName = "berth"
 
     /// Runs the process's command line and exits.
@@ -97,7 +97,6 @@ public enum BerthCLI {
             return
         }
         if parsed.help {
-            if parsed.shortHelp { ctx.out.writeLine("Flag shorthand -h has been deprecated, use --help") }
             ctx.out.write(rootHelp(root))
             return
         }
@@ -140,7 +139,7 @@ public enum BerthCLI {
         }
         if parsed.help {
             if parsed.shortHelp { ctx.out.writeLine("Flag shorthand -h has been deprecated, use --help") }
-            ctx.out.write(cmd.helpText(columns: ctx.out.terminalWidth ?? 80))
+            ctx.out.write(cmd.helpText(columns: ctx.stdin.fd >= 0 ? windowWidth(ctx.stdin.fd) ?? 80 : 80))
             return
         }
         try cmd.validate(parsed.positional)

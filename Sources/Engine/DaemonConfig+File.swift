@@ -24,10 +24,23 @@ public struct DaemonConfigFile: Sendable, Equatable {
             if err == ENOENT && !required { return nil }
             throw BerthError(.invalidArgument, "open \(path): \(String(cString: strerror(err)))")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw BerthError(.invalidArgument, "open \(path): \(String(cString: strerror(EACCES)))")
+        return try parse(try readFile(path), path: path)
+    }
+
+    private static func readFile(_ path: String) throws -> Data {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw BerthError(.invalidArgument, "open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var data = Data()
+        var buf = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw BerthError(.invalidArgument, "read \(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { return data }
+            data.append(contentsOf: buf[0..<n])
+            if data.count > 4 << 20 { throw BerthError(.invalidArgument, "\(path): configuration file is too large") }
         }
-        return try parse(data, path: path)
     }
 
     /// Parses file contents; checks that every key is one dockerd knows.

@@ -19,7 +19,7 @@ public struct ExecOptions: Sendable {
 
 extension ContainerRuntime {
     func cgroup(for st: StoredState) -> CgroupManager? {
-        guard let layout = try? CgroupLayout.detect(system) else { return nil }
+        guard let layout = st.cgroupLayout ?? (try? CgroupLayout.detect(system)) else { return nil }
         return CgroupManager(sys: system, layout: layout, path: st.cgroupPath)
     }
 
@@ -114,11 +114,10 @@ extension ContainerRuntime {
             }
             try? cg.destroy()
         }
-        let spec = try? loadSpec(id: id)
         let hookState = ContainerStateJSON(id: id, pid: st.pid, status: "stopped", bundle: st.bundle, rootfs: st.rootfs,
                                            created: st.created, annotations: st.annotations)
         FileIO.removeAll(store.dir(id))
-        try HookRunner.run(spec?.hooks?.poststop, kind: "poststop", state: hookState)
+        try HookRunner.run(st.poststop, kind: "poststop", state: hookState)
     }
 
     func waitGone(pid: Int32, startTime: UInt64) {

@@ -21,6 +21,8 @@ public struct CreateOptions: Sendable {
     public var spec: Spec?
     /// stdin, stdout, stderr of the container process (-1: /dev/null); nil: the caller's own.
     public var stdio: [Int32]?
+    /// The bytes `spec` was decoded from (kept as the container's config copy).
+    public var specBytes: [UInt8]?
 
     public init(consoleSocket: String? = nil, pidFile: String? = nil, noPivot: Bool = false, preserveFDs: Int32 = 0,
                 rootfsMount: Spec.Mount? = nil, useInit: Bool = false, spec: Spec? = nil) {
@@ -76,7 +78,10 @@ public final class ContainerRuntime: @unchecked Sendable {
             throw error
         }
         close(spawned.syncFD)
-        try? HookRunner.run(try? loadSpec(id: id).hooks?.poststart, kind: "poststart", state: state.json)
+        Trace.mark("exec confirmed")
+        if let hooks = options.spec?.hooks ?? (try? loadSpec(id: id).hooks), let poststart = hooks.poststart {
+            try? HookRunner.run(poststart, kind: "poststart", state: state.json)
+        }
         var s = state
         s.status = .running
         return (s, -1)
@@ -96,7 +101,7 @@ public final class ContainerRuntime: @unchecked Sendable {
     }
 
     func readSpec(bundle: String, options: CreateOptions) throws -> (Spec, [UInt8]?) {
-        if let spec = options.spec { return (spec, nil) }
+        if let spec = options.spec { return (spec, options.specBytes) }
         let path = bundle + "/config.json"
         guard let bytes = FileIO.readBytes(path) else {
             throw BerthError(.invalidArgument, "JSON specification file config.json not found in \(bundle)")
@@ -115,6 +120,7 @@ public final class ContainerRuntime: @unchecked Sendable {
         try StateStore.validate(id: id)
         let bundle = PlanBuilder.absolute(rawBundle.hasPrefix("/") ? rawBundle : FileManager.default.currentDirectoryPath + "/" + rawBundle, relativeTo: "/")
         let (spec, rawConfig) = try readSpec(bundle: bundle, options: options)
+        Trace.mark("spec decoded")
         let dir = store.dir(id)
         try FileIO.mkdirAll(root, mode: 0o711)
         guard mkdir(dir, 0o711) == 0 else {
@@ -127,6 +133,7 @@ public final class ContainerRuntime: @unchecked Sendable {
         var fds: [Int32] = []
         do {
             let layout = try CgroupLayout.detect(system)
+            Trace.mark("cgroup layout")
             let cg = CgroupManager(sys: system, layout: layout, path: try CgroupManager.normalize(cgroupsPath: spec.linux?.cgroupsPath, id: id))
             cgroup = cg
             let lastCap = Self.lastCap()
@@ -135,6 +142,7 @@ public final class ContainerRuntime: @unchecked Sendable {
             let plan = try builder.build(spec: spec, bundle: bundle,
                                          options: PlanBuilder.Options(rootfsMount: options.rootfsMount, noPivot: options.noPivot))
             let program = try plan.seccomp.map { try seccompCompiler.program(for: $0) }
+            Trace.mark("plan + seccomp program")
             // Keep a copy of the config for exec, hooks and delete.
             if let rawConfig {
                 try FileIO.writeAtomically(store.configCopy(id), bytes: rawConfig)
@@ -163,6 +171,7 @@ public final class ContainerRuntime: @unchecked Sendable {
             try cg.create()
             cgroupCreated = true
             try cg.apply(spec.linux?.resources)
+            Trace.mark("cgroup created")
             let created = StateStore.rfc3339Now()
             let rootfs = plan.rootfs
             var request = SpawnRequest(plan: plan, cgroup: cg)
@@ -181,13 +190,17 @@ public final class ContainerRuntime: @unchecked Sendable {
                 try HookRunner.run(spec.hooks?.createContainer, kind: "createContainer", state: st)
             }
             let spawned = try Spawner.spawn(request)
+            Trace.mark("spawned, init ready")
             pid = spawned.pid
             for fd in fds { close(fd) }
             fds = []
-            let stored = StoredState(id: id, pid: pid, pidStartTime: StateStore.procStat(pid)?.start ?? 0, bundle: bundle,
+            var stored = StoredState(id: id, pid: pid, pidStartTime: StateStore.procStat(pid)?.start ?? 0, bundle: bundle,
                                      rootfs: rootfs, created: created, owner: "", annotations: spec.annotations,
                                      cgroupPath: cg.path, namespaces: plan.namespaces.map(\.rawValue), useInit: options.useInit)
+            stored.record(layout)
+            stored.poststop = spec.hooks?.poststop
             try store.save(stored)
+            Trace.mark("state saved")
             if let pidFile = options.pidFile {
                 try FileIO.writeAtomically(pidFile, bytes: Array(String(pid).utf8), mode: 0o644)
             }

@@ -189,8 +189,10 @@ enum Spawner {
             if !stage1Reaped { _ = reap(stage1) }
             return error
         }
+        Trace.mark("stage1 forked")
         do {
             try r.cgroup?.join(pid: stage1)
+            Trace.mark("cgroup joined")
         } catch {
             throw fail(BerthError.wrap(error, "joining cgroup"))
         }
@@ -211,6 +213,7 @@ enum Spawner {
                 _ = berth_send(fd, Int32(BERTH_MSG_CONTINUE.rawValue), 0, 0, nil)
             case Int(BERTH_MSG_PID.rawValue):
                 stage2 = msg.pid
+                Trace.mark("stage2 cloned")
                 _ = reap(stage1)
                 stage1Reaped = true
             case Int(BERTH_MSG_HOOKS.rawValue):

@@ -20,6 +20,26 @@ public struct StoredState: Codable, Sendable {
     public var cgroupPath: String
     public var namespaces: [String]
     public var useInit: Bool?
+    /// The cgroup layout at creation: v2 root, or v1 hierarchies as [mount point, controllers...].
+    public var cgroupUnifiedRoot: String?
+    public var cgroupHierarchies: [[String]]?
+    /// poststop hooks, kept so `delete` need not re-read the spec.
+    public var poststop: [Spec.Hook]?
+
+    var cgroupLayout: CgroupLayout? {
+        if let root = cgroupUnifiedRoot { return .unified(root: root) }
+        guard let hs = cgroupHierarchies else { return nil }
+        return .v1(hierarchies: hs.compactMap { h in
+            h.isEmpty ? nil : CgroupLayout.Hierarchy(mountPoint: h[0], controllers: Array(h.dropFirst()))
+        })
+    }
+
+    mutating func record(_ layout: CgroupLayout) {
+        switch layout {
+        case .unified(let root): cgroupUnifiedRoot = root
+        case .v1(let hs): cgroupHierarchies = hs.map { [$0.mountPoint] + $0.controllers }
+        }
+    }
 }
 
 /// A container's state as reported to callers.
@@ -41,7 +61,7 @@ public struct ContainerState: Sendable, Equatable {
 }
 
 /// The on-disk state directory (`--root`, default /run/berth-runtime).
-struct StateStore {
+public struct StateStore {
     let root: String
 
     func dir(_ id: String) -> String { root + "/" + id }
@@ -95,7 +115,7 @@ struct StateStore {
         return s.start == startTime && s.state != "Z" && s.state != "X"
     }
 
-    static func rfc3339Now() -> String {
+    public static func rfc3339Now() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         var t = time_t(ts.tv_sec)

@@ -16,8 +16,14 @@ struct Create: ParsableCommand {
     @Argument var id: String
 
     func run() throws {
+        try Self.execute(id: id, bundle: bundle, consoleSocket: consoleSocket, pidFile: pidFile, noPivot: noPivot,
+                         preserveFDs: preserveFDs, useInit: `init`)
+    }
+
+    static func execute(id: String, bundle: String?, consoleSocket: String?, pidFile: String?, noPivot: Bool,
+                        preserveFDs: Int32, useInit: Bool) throws {
         let opts = CreateOptions(consoleSocket: consoleSocket, pidFile: pidFile, noPivot: noPivot, preserveFDs: preserveFDs,
-                                 useInit: `init`)
+                                 useInit: useInit)
         try Globals.current.runtime.create(id: id, bundle: bundle ?? FileManager.default.currentDirectoryPath, options: opts)
     }
 }
@@ -31,7 +37,8 @@ struct Start: ParsableCommand {
 struct StateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "state", abstract: "Output the state of a container (JSON).")
     @Argument var id: String
-    func run() throws {
+    func run() throws { try Self.execute(id: id) }
+    static func execute(id: String) throws {
         let s = try Globals.current.runtime.state(id: id)
         print(stateJSON(s.json))
     }
@@ -73,7 +80,8 @@ struct Delete: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Delete a container and everything it holds.")
     @Flag(name: [.short, .long], help: "Kill it first if it is still running.") var force = false
     @Argument var id: String
-    func run() throws {
+    func run() throws { try Self.execute(id: id, force: force) }
+    static func execute(id: String, force: Bool) throws {
         do {
             try Globals.current.runtime.delete(id: id, force: force)
         } catch let e as BerthError where e.code == .notFound && force {
@@ -96,19 +104,30 @@ struct Run: ParsableCommand {
     @Argument var id: String
 
     func run() throws {
+        try Self.execute(id: id, bundle: bundle, consoleSocket: consoleSocket, pidFile: pidFile, detach: detach, noPivot: noPivot,
+                         keep: keep, preserveFDs: preserveFDs, useInit: `init`)
+    }
+
+    static func execute(id: String, bundle: String?, consoleSocket: String?, pidFile: String?, detach: Bool, noPivot: Bool,
+                        keep: Bool, preserveFDs: Int32, useInit: Bool) throws {
+        Trace.mark("arguments parsed")
         let rt = Globals.current.runtime
         var opts = CreateOptions(consoleSocket: consoleSocket, pidFile: pidFile, noPivot: noPivot, preserveFDs: preserveFDs,
-                                 useInit: `init`)
-        let bundle = self.bundle ?? FileManager.default.currentDirectoryPath
+                                 useInit: useInit)
+        let bundle = bundle ?? FileManager.default.currentDirectoryPath
         // A foreground terminal: receive the pty master on an internal socket and proxy it.
         var pair: [Int32] = [-1, -1]
-        if !detach && consoleSocket == nil, let bytes = FileManager.default.contents(atPath: bundle + "/config.json"),
-           let spec = try? Spec.decode(bytes), spec.process?.terminal == true {
+        guard let bytes = FileIO.readBytes(bundle + "/config.json") else {
+            throw BerthError(.invalidArgument, "JSON specification file config.json not found in \(bundle)")
+        }
+        let spec = try Spec.decode(Data(bytes))
+        opts.spec = spec
+        opts.specBytes = bytes
+        if !detach && consoleSocket == nil && spec.process?.terminal == true {
             guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
                 throw BerthError(.internalError, "socketpair failed")
             }
             opts.consoleSocketFD = pair[1]
-            opts.spec = spec
         }
         let (state, _) = try rt.createAndStart(id: id, bundle: bundle, options: opts)
         if pair[1] >= 0 { close(pair[1]) }
@@ -119,7 +138,9 @@ struct Run: ParsableCommand {
             if master >= 0 { berth_proxy_pty(master); close(master) }
         }
         let code = berth_wait_forward(state.pid)
+        Trace.mark("container exited")
         if !keep { try? rt.delete(id: id, force: true) }
+        Trace.mark("deleted")
         throw ExitWith(code: code)
     }
 }

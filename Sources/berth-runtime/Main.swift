@@ -53,7 +53,7 @@ struct Globals {
 
     /// Reports an error like runc: to stderr, and to the log file (JSON lines with --log-format json).
     func report(_ message: String) {
-        let time = ISO8601DateFormatter().string(from: Date())
+        let time = StateStore.rfc3339Now()
         if let log {
             let line: String
             if logFormat == "json" {
@@ -91,9 +91,11 @@ struct BerthRuntimeCommand: ParsableCommand {
 @main
 enum Entry {
     static func main() {
+        Trace.mark("main")
         var args = Array(CommandLine.arguments.dropFirst())
         args = Globals.extract(args)
         do {
+            if try FastPath.run(args) { exit(0) }
             var command = try BerthRuntimeCommand.parseAsRoot(args)
             try command.run()
             exit(0)

@@ -1,1 +1,3 @@
 import BerthCLI
+
+BerthCLI.main()

@@ -15,6 +15,10 @@ public final class OutputStream: @unchecked Sendable {
     let capture: Bool
     let lock = NSLock()
     public let isTerminal: Bool
+    /// Unbuffered streams write through at once, after flushing `flushFirst` (stderr after stdout keeps
+    /// their interleaving as docker's unbuffered writes produce it).
+    var unbuffered = false
+    weak var flushFirst: OutputStream?
 
     public init(fd: Int32) {
         self.fd = fd
@@ -32,20 +36,15 @@ public final class OutputStream: @unchecked Sendable {
 
     public var capturedString: String { String(decoding: captured, as: UTF8.self) }
 
-    public func write(_ s: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        if capture { captured.append(contentsOf: s.utf8); return }
-        buffer.append(contentsOf: s.utf8)
-        if buffer.count >= 1 << 16 { flushLocked() }
-    }
+    public func write(_ s: String) { write(s.utf8) }
 
     public func write(_ bytes: some Collection<UInt8>) {
+        if unbuffered { flushFirst?.flush() }
         lock.lock()
         defer { lock.unlock() }
         if capture { captured.append(contentsOf: bytes); return }
         buffer.append(contentsOf: bytes)
-        if buffer.count >= 1 << 16 { flushLocked() }
+        if unbuffered || buffer.count >= 1 << 16 { flushLocked() }
     }
 
     public func writeLine(_ s: String = "") { write(s + "\n") }
@@ -72,13 +71,18 @@ public final class OutputStream: @unchecked Sendable {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    /// Terminal width (`TIOCGWINSZ`), if this is a terminal.
+    /// Terminal width (`TIOCGWINSZ`, possibly 0 for a fresh pty), if this is a terminal.
     public var terminalWidth: Int? {
         guard isTerminal, fd >= 0 else { return nil }
-        var ws = winsize()
-        guard ioctl(fd, UInt(TIOCGWINSZ), &ws) == 0, ws.ws_col > 0 else { return nil }
-        return Int(ws.ws_col)
+        return windowWidth(fd)
     }
+}
+
+/// The `TIOCGWINSZ` width of `fd`, or nil when it is not a terminal.
+func windowWidth(_ fd: Int32) -> Int? {
+    var ws = winsize()
+    guard ioctl(fd, UInt(TIOCGWINSZ), &ws) == 0 else { return nil }
+    return Int(ws.ws_col)
 }
 
 /// Standard input (a file descriptor, or bytes in tests).
@@ -163,6 +167,8 @@ public final class CLIContext: @unchecked Sendable {
     public init(out: OutputStream, err: OutputStream, stdin: InputStream, env: [String: String]) {
         self.out = out
         self.err = err
+        err.unbuffered = true
+        err.flushFirst = out
         self.stdin = stdin
         self.env = env
     }

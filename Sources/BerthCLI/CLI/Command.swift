@@ -150,7 +150,7 @@ public final class Command: @unchecked Sendable {
         for f in sorted {
             var line = f.short.map { "  -\($0), --\(f.long)" } ?? "      --\(f.long)"
             if !f.typeName.isEmpty { line += " " + f.typeName }
-            maxlen = max(maxlen, line.utf8.count)
+            maxlen = max(maxlen, line.utf8.count + 1)  // pflag counts its "\x00" marker
             var usage = f.usage
             if let d = f.defaultValue, !(f.kind == .bool && d == "false") {
                 usage += f.kind == .string ? " (default \(GoFormat.quote(d)))" : " (default \(d))"
@@ -159,7 +159,7 @@ public final class Command: @unchecked Sendable {
         }
         var out = ""
         for (l, u) in lines {
-            let spacing = String(repeating: " ", count: maxlen - l.utf8.count)
+            let spacing = String(repeating: " ", count: maxlen - l.utf8.count)  // at least one
             out += l + " " + spacing + " " + wrap(indent: maxlen + 2, width: columns, u) + "\n"
         }
         return out

@@ -194,7 +194,7 @@ enum SystemCommands {
         tw.flush()
         inv.out.write(tw.output)
         if let serverError { throw serverError }
-        if let e = templateError as? GoTemplate.Error { throw CLIError("template parsing error: \(e.description)") }
+        if let e = templateError as? GoTemplate.Error { throw CLIError(e.description) }
     }
 
     // MARK: info

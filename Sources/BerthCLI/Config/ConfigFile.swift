@@ -103,10 +103,18 @@ public final class ConfigFile: @unchecked Sendable {
     /// Writes the file like docker (`json.MarshalIndent` with tabs, mode 0600, atomically).
     public func save() throws {
         if doc["auths"] == nil { doc["auths"] = .map(TemplateMap()) }
-        // `auths` first, as docker writes it.
+        // `auths` first, as docker writes it; Go marshals map keys sorted.
+        func sorted(_ v: TemplateValue?) -> TemplateValue? {
+            guard case .map(let m) = v ?? .invalid else { return v }
+            var out = TemplateMap()
+            for k in m.sortedKeys { out[k] = m[k] }
+            return .map(out)
+        }
         var ordered = TemplateMap()
-        ordered["auths"] = doc["auths"]
-        for (k, v) in doc.pairs where k != "auths" { ordered[k] = v }
+        ordered["auths"] = sorted(doc["auths"])
+        for (k, v) in doc.pairs where k != "auths" {
+            ordered[k] = (k == "credHelpers" || k == "HttpHeaders") ? sorted(v) : v
+        }
         doc = ordered
         let text = JSON.indent(Array(JSON.encode(.map(doc), escapeHTML: true).utf8), indent: "\t")
         let dir = (path as NSString).deletingLastPathComponent

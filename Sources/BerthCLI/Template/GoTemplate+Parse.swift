@@ -203,10 +203,18 @@ extension GoTemplate {
                 default:
                     _ = nextNonSpace()
                     var arg = try parseOperand(it)
-                    // A field chain directly after a parenthesized pipeline: (…).Field
-                    if case .pipe = arg, case .field(let names) = peek.tok {
-                        _ = next()
-                        arg = .chain(pos: it.pos, arg, names: names)
+                    // A field chain directly after a term: (…).Field, fn.Field
+                    if case .field(let names) = peek.tok {
+                        let chainPos = peek.pos
+                        switch arg {
+                        case .pipe, .identifier:
+                            _ = next()
+                            arg = .chain(pos: chainPos, arg, names: names)
+                        case .string, .number, .bool, .nilValue, .dot:
+                            throw err("unexpected . after term \(GoFormat.quote(arg.text))", peek.pos)
+                        default:
+                            break
+                        }
                     }
                     cmd.args.append(arg)
                     // Operands must be separated by spaces.
@@ -220,11 +228,14 @@ extension GoTemplate {
 
         mutating func parseOperand(_ it: Item) throws -> Arg {
             switch it.tok {
-            case .field(let names): return .field(pos: it.pos, names: names)
+            case .field(let names):
+                // Go positions a multi-field chain at its second field.
+                let pos = names.count > 1 ? it.pos + 1 + names[0].utf8.count : it.pos
+                return .field(pos: pos, names: names)
             case .dot: return .dot(pos: it.pos)
             case .variable(let n, let chain):
                 guard isDefined(n) else { throw err("undefined variable \"\(n)\"", it.pos) }
-                return .variable(pos: it.pos, name: n, names: chain)
+                return .variable(pos: chain.isEmpty ? it.pos : it.pos + n.utf8.count, name: n, names: chain)
             case .identifier(let f):
                 guard functions.has(f) else { throw err("function \"\(f)\" not defined", it.pos) }
                 return .identifier(pos: it.pos, f)
@@ -258,7 +269,12 @@ extension GoTemplate {
             case .string(let s): return GoFormat.quote(s)
             case .number(let s): return GoFormat.quote(s)
             case .eof: return "EOF"
-            default: return "token"
+            case .dot: return "<.>"
+            case .variable(let n, let c): return "<" + n + c.map { "." + $0 }.joined() + ">"
+            case .bool(let b): return "<\(b)>"
+            case .nilTok: return "<nil>"
+            case .space: return "space"
+            case .text(let t): return GoFormat.quote(t)
             }
         }
     }

@@ -199,8 +199,8 @@ public struct DaemonFlags: Sendable, Equatable {
         config.dataRoot = Self.absolute(config.dataRoot)
         config.execRoot = Self.absolute(config.execRoot)
         config.pidfile = Self.absolute(config.pidfile)
-        config.labels = try DaemonConfig.conflictFreeLabels(config.labels)
         try config.validate()
+        config.labels = try DaemonConfig.conflictFreeLabels(config.labels)
         return config
     }
 

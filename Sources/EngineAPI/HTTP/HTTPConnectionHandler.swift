@@ -197,7 +197,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         bodySource?.finish()
         bodySource = nil
         // Only raw bytes may reach the async channel from here on.
-        try pipeline.addHandler(HijackGate(), position: .after(http.decoder))
+        let gate = HijackGate()
+        try pipeline.addHandler(gate, position: .after(http.decoder))
         pipeline.removeHandler(http.pipelining, promise: nil)
         pipeline.removeHandler(http.errors, promise: nil)
         pipeline.removeHandler(http.encoder, promise: nil)
@@ -206,8 +207,12 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             wrappingChannelSynchronously: channel,
             configuration: .init(isOutboundHalfClosureEnabled: true))
         channel.writeAndFlush(head, promise: nil)
-        // Bytes the client sent after its request (still buffered in the decoder) now flow to `wrapped`.
-        pipeline.removeHandler(http.decoder, promise: nil)
+        // Bytes the client sent after its request (still buffered in the decoder) now flow to `wrapped`;
+        // a read-complete makes the async channel deliver them without waiting for the next socket read.
+        let decoderGone = channel.eventLoop.makePromise(of: Void.self)
+        pipeline.removeHandler(http.decoder, promise: decoderGone)
+        let loopBoundGate = NIOLoopBound(gate, eventLoop: channel.eventLoop)
+        decoderGone.futureResult.whenSuccess { loopBoundGate.value.flush() }
         return wrapped
     }
 }
@@ -217,6 +222,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 final class HijackGate: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = Any
     typealias InboundOut = ByteBuffer
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    /// Ends the batch of leftover bytes the decoder handed over on removal.
+    func flush() { context?.fireChannelReadComplete() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let value = unwrapInboundIn(data)
