@@ -218,3 +218,20 @@ extension ContainerRuntime {
         return p
     }
 }
+
+extension ContainerRuntime {
+    /// The exit code Docker reports when starting the container process failed with `error`
+    /// (as moby's translation of runtime errors): 127 when the command was not found, 126 when it
+    /// could not be executed, nil for other failures.
+    public static func dockerExitCode(forStartError error: any Error) -> Int32? {
+        let text = "\(error)"
+        var code: Int32?
+        if text.contains("executable file not found") || text.contains("no such file or directory") {
+            code = 127
+        }
+        if text.contains("permission denied") || text.contains("is a directory") {
+            code = 126
+        }
+        return code
+    }
+}

@@ -68,6 +68,24 @@ public final class ContainerRuntime: @unchecked Sendable {
     /// Creates and starts in one go (no exec FIFO); returns the state and the sync socket, which
     /// reports an exec failure or reaches EOF once the process runs. Poststart hooks have run.
     public func createAndStart(id: String, bundle: String, options: CreateOptions = CreateOptions()) throws -> (ContainerState, Int32) {
+        var options = options
+        if options.spec == nil {
+            let (spec, bytes) = try readSpec(bundle: bundle, options: options)
+            options.spec = spec
+            options.specBytes = bytes
+        }
+        if let hooks = options.spec?.hooks?.startContainer, !hooks.isEmpty {
+            // startContainer hooks run between create and start: take the two-step path.
+            var state = try create(id: id, bundle: bundle, options: options)
+            do {
+                try start(id: id)
+            } catch {
+                try? delete(id: id, force: true)
+                throw error
+            }
+            state.status = .running
+            return (state, -1)
+        }
         let (state, spawned) = try createContainer(id: id, bundle: bundle, options: options, execFifo: false)
         do {
             try Self.awaitExec(syncFD: spawned.syncFD)

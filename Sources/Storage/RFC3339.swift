@@ -7,6 +7,12 @@ public enum RFC3339 {
         public var seconds: Int64      // since the epoch, UTC
         public var nanos: Int32
         public var offsetSeconds: Int32 // zone offset as written (0 for Z)
+
+        public init(seconds: Int64, nanos: Int32, offsetSeconds: Int32 = 0) {
+            self.seconds = seconds
+            self.nanos = nanos
+            self.offsetSeconds = offsetSeconds
+        }
     }
 
     /// Parses `2006-01-02T15:04:05.999999999Z07:00` (also lower-case t/z, and a space for T).

@@ -346,7 +346,19 @@ void loop_run(struct monitor *m) {
             if (errno == EINTR) continue;
             _exit(1);
         }
-        /* Output first, so that nothing is lost between the process' last write and its exit. */
+        /* ctl before stdin: a resize sent before input applies before the input. */
+        if (pfd[i_ctl].revents) ctl_input(m);
+        /* Clients before output (pfd indexes stay valid: only client handling reorders clients
+         * until here); iterate backwards, drop_client moves the last one into the hole. */
+        int nc = m->n_clients;
+        for (int k = nc - 1; k >= 0; k--) {
+            short re = pfd[i_cl + k].revents;
+            if (!re) continue;
+            if (re & POLLIN) client_input(m, k);
+            else if (re & (POLLHUP | POLLERR | POLLNVAL)) drop_client(m, k);
+        }
+        if (pfd[i_in].revents) flush_stdin(m);
+        /* Output before reaping, so nothing is lost between the process' last write and its exit. */
         for (int k = 0; k < 2; k++)
             if (m->out[k].fd >= 0 && pfd[i_out + k].revents) stream_read(m, &m->out[k]);
         if (pfd[i_sig].revents) {
@@ -355,16 +367,6 @@ void loop_run(struct monitor *m) {
             }
             reap(m);
         }
-        if (pfd[i_in].revents) flush_stdin(m);
-        /* Clients: iterate backwards (drop_client moves the last one into the hole). */
-        int nc = m->n_clients;
-        for (int k = nc - 1; k >= 0; k--) {
-            short re = pfd[i_cl + k].revents;
-            if (!re) continue;
-            if (re & POLLIN) client_input(m, k);
-            else if (re & (POLLHUP | POLLERR | POLLNVAL)) drop_client(m, k);
-        }
-        if (pfd[i_ctl].revents) ctl_input(m);
         if (pfd[i_att].revents) attach_accept_one(m);
     }
 }

@@ -28,7 +28,9 @@
 #define MON_VERSION "0.1.0"
 
 static struct monitor M;
-static int msg_fd = -1;           /* the monitor -> parent pipe (parent relays to --sync-fd) */
+static int msg_fd = -1;           /* where sync messages go: --sync-fd, else the pipe to the parent */
+static int status_fd = -1;        /* with --sync-fd: the pipe to the parent, for the 1-byte outcome */
+static struct timespec t0;        /* main() entry, for the timing lines in --monitor-log */
 static bool exec_dir_created, log_created, runtime_created;
 static char pid_file_buf[PATH_MAX], exit_file_buf[PATH_MAX], mpid_file_buf[PATH_MAX];
 
@@ -66,7 +68,25 @@ static void send_line(const char *s, size_t n) {
     if (msg_fd >= 0) write_all(msg_fd, s, n);
 }
 
+/* The final message was sent: tell the parent the outcome and close both channels. */
+static void sync_done(bool ok) {
+    if (status_fd >= 0) {
+        write_all(status_fd, ok ? "0" : "1", 1);
+        close(status_fd);
+        status_fd = -1;
+    }
+    if (msg_fd >= 0) close(msg_fd);
+    msg_fd = -1;
+}
+
+static long elapsed_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)((t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000);
+}
+
 static void mlog(const char *fmt, ...) {
+    if (!M.o.monitor_log) return;
     char b[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -113,6 +133,7 @@ static void fail(const char *fmt, ...) {
     n += json_quote(line + n, text, strlen(text));
     memcpy(line + n, "}\n", 2);
     send_line(line, n + 2);
+    sync_done(false);
     _exit(1);
 }
 
@@ -262,22 +283,32 @@ static int parse_options(int argc, char **argv, struct options *o) {
 /* ---------------------------------------------------------------- parent: relay the result */
 static int relay(int in, int sync_fd) {
     char buf[4096];
+    if (sync_fd >= 0) {
+        /* The monitor writes the messages to --sync-fd itself (no relay hop on the start path);
+         * here only the outcome byte. */
+        ssize_t r;
+        do r = read(in, buf, 1);
+        while (r < 0 && errno == EINTR);
+        if (r == 1) return buf[0] == '0' ? 0 : 1;
+        const char *e = "{\"error\":\"berth-monitor exited before reporting\"}\n";
+        write_all(sync_fd, e, strlen(e));
+        return 1;
+    }
     bool pid = false, err = false, any = false;
-    int out = sync_fd >= 0 ? sync_fd : 1;
     for (;;) {
         ssize_t r = read(in, buf, sizeof buf);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break;
-        /* {"attach":...} may come first; then exactly one of {"pid":N} or {"error":"..."} */
+        /* {"attach":...} may come first; then exactly one of {"pid":N,...} or {"error":"..."} */
         if (memmem(buf, (size_t)r, "{\"pid\":", 7)) pid = true;
         if (memmem(buf, (size_t)r, "{\"error\":", 9)) err = true;
         any = true;
-        write_all(out, buf, (size_t)r);
+        write_all(1, buf, (size_t)r);
     }
     if (!pid && !err) {
         const char *e = "{\"error\":\"berth-monitor exited before reporting\"}\n";
-        if (any) write_all(out, "\n", 1);
-        write_all(out, e, strlen(e));
+        if (any) write_all(1, "\n", 1);
+        write_all(1, e, strlen(e));
     }
     return pid && !err ? 0 : 1;
 }
@@ -298,7 +329,7 @@ static int listen_unix(const char *path, int type) {
     return s;
 }
 
-static void setup_fds(int keep) {
+static void setup_fds(int keep_a, int keep_b) {
     int nul = open("/dev/null", O_RDWR | O_NOCTTY);
     int err = nul;
     if (M.o.monitor_log) {
@@ -309,8 +340,13 @@ static void setup_fds(int keep) {
     dup2(nul, 1);
     dup2(err, 2);
     /* Nothing inherited from berthd survives (all our own fds are CLOEXEC from here on). */
-    if (keep > 3) close_range(3, (unsigned)keep - 1, 0);
-    close_range((unsigned)keep + 1, ~0U, 0);
+    int lo = keep_a < keep_b ? keep_a : keep_b, hi = keep_a < keep_b ? keep_b : keep_a;
+    if (lo < 3) lo = hi; /* only one to keep */
+    if (lo > 3) close_range(3, (unsigned)lo - 1, 0);
+    if (hi > lo + 1) close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+    close_range((unsigned)hi + 1, ~0U, 0);
+    fcntl(hi, F_SETFD, FD_CLOEXEC);
+    fcntl(lo, F_SETFD, FD_CLOEXEC);
 }
 
 static void wait_attach(void) {
@@ -415,6 +451,8 @@ static void run_monitor(void) {
         if (pipe2(p, O_CLOEXEC) < 0) fail("pipe: %s", strerror(errno));
         M.out[1].fd = cap_b = p[0];
         rt_err = p[1];
+        set_nonblock(cap_a);
+        set_nonblock(cap_b);
     }
 
     if (o->exec_mode && o->attach_wait) wait_attach();
@@ -440,6 +478,7 @@ static void run_monitor(void) {
     args[a++] = o->id;
     args[a] = NULL;
 
+    long t_create = elapsed_us();
     pid_t rt = spawn_runtime(o, args, rt_in, rt_out, rt_err);
     int spawn_errno = errno;
     if (rt_in != nul) close(rt_in);
@@ -448,6 +487,7 @@ static void run_monitor(void) {
     close(nul);
     if (rt < 0) fail("exec %s: %s", o->runtime, strerror(spawn_errno));
     int st = wait_pid(rt);
+    mlog("timing: runtime %s from %ld us to %ld us", args[0], t_create, elapsed_us());
     if (st != 0) {
         static char raw[8192];
         size_t rn = read_avail(cap_b, raw, sizeof raw / 2);
@@ -476,21 +516,25 @@ static void run_monitor(void) {
         if (o->attach_wait) wait_attach();
         static char raw[8192];
         const char *sargs[] = {"start", o->id, NULL};
+        long t_start = elapsed_us();
         int s = run_runtime_capture(o, sargs, raw, sizeof raw);
+        mlog("timing: runtime start from %ld us to %ld us", t_start, elapsed_us());
         if (s < 0) fail("exec %s: %s", o->runtime, strerror(errno));
         if (s != 0) runtime_failed("start", s, raw, strlen(raw));
     }
 
-    n = snprintf(buf, sizeof buf, "{\"pid\":%d}\n", (int)M.pid);
+    n = snprintf(buf, sizeof buf, "{\"pid\":%d,\"monitorPid\":%d}\n", (int)M.pid, (int)getpid());
+    long t_ready = elapsed_us();
     send_line(buf, (size_t)n);
-    close(msg_fd);
-    msg_fd = -1;
+    mlog("timing: ready at %ld us", t_ready); /* before the parent may exit */
+    sync_done(true);
 
     oom_prepare(&M);
     loop_run(&M);
 }
 
 int main(int argc, char **argv) {
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     /* 0, 1 and 2 must be open so that no pipe or socket of ours ever lands on them. */
     for (;;) {
         int fd = open("/dev/null", O_RDWR | O_NOCTTY);
@@ -509,6 +553,8 @@ int main(int argc, char **argv) {
         usage(stderr);
         return rc;
     }
+    if (M.o.sync_fd >= 0 && M.o.sync_fd <= 2) /* 0-2 become /dev/null in the monitor */
+        M.o.sync_fd = fcntl(M.o.sync_fd, F_DUPFD_CLOEXEC, 3);
     int ip[2];
     if (pipe2(ip, O_CLOEXEC) < 0) {
         perror("berth-monitor: pipe");
@@ -525,8 +571,13 @@ int main(int argc, char **argv) {
     }
     close(ip[0]);
     setsid();
-    setup_fds(ip[1]);
-    msg_fd = ip[1];
+    setup_fds(ip[1], M.o.sync_fd);
+    if (M.o.sync_fd >= 0) {
+        msg_fd = M.o.sync_fd;
+        status_fd = ip[1];
+    } else {
+        msg_fd = ip[1];
+    }
     run_monitor();
     return 0;
 }

@@ -82,11 +82,23 @@ size_t json_quote(char *dst, const char *src, size_t len) {
 }
 
 void fmt_time(char *out, const struct timespec *ts) {
-    struct tm tm;
-    time_t t = ts->tv_sec;
-    gmtime_r(&t, &tm);
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (long)ts->tv_nsec);
+    /* UTC civil date from days since the epoch (H. Hinnant's algorithm): no tz database, no
+     * /etc/localtime read by glibc's gmtime. */
+    long long secs = ts->tv_sec;
+    long long days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    long long sod = secs - days * 86400;
+    long long z = days + 719468;
+    long long era = (z >= 0 ? z : z - 146096) / 146097;
+    long long doe = z - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long y = yoe + era * 400;
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long long mp = (5 * doy + 2) / 153;
+    long long d = doy - (153 * mp + 2) / 5 + 1;
+    long long m = mp < 10 ? mp + 3 : mp - 9;
+    if (m <= 2) y++;
+    snprintf(out, 32, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%09ldZ", y, m, d, sod / 3600, sod / 60 % 60,
+             sod % 60, (long)ts->tv_nsec);
 }
 
 int write_all(int fd, const void *buf, size_t len) {

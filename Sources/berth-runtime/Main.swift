@@ -85,7 +85,7 @@ struct BerthRuntimeCommand: ParsableCommand {
         abstract: "berth's OCI runtime (runc-compatible command line).",
         discussion: "Global options (before the command): --root DIR (default /run/berth-runtime), --log FILE, --log-format text|json, --debug.",
         subcommands: [Create.self, Start.self, StateCommand.self, Kill.self, Delete.self, Run.self, Exec.self, Ps.self,
-                      Pause.self, Resume.self, List.self, SpecCommand.self, Events.self, Features.self])
+                      Pause.self, Resume.self, List.self, SpecCommand.self, Events.self, Features.self, SuperviseBench.self])
 }
 
 @main
@@ -97,7 +97,11 @@ enum Entry {
         do {
             if try FastPath.run(args) { exit(0) }
             var command = try BerthRuntimeCommand.parseAsRoot(args)
-            try command.run()
+            if let asyncCommand = command as? any AsyncParsableCommand {
+                try runBlocking(asyncCommand)
+            } else {
+                try command.run()
+            }
             exit(0)
         } catch let e as ExitWith {
             exit(e.code)
@@ -111,6 +115,20 @@ enum Entry {
             }
             BerthRuntimeCommand.exit(withError: error)
         }
+    }
+
+    /// Runs an async command to completion from synchronous main.
+    static func runBlocking(_ command: any AsyncParsableCommand) throws {
+        final class Box: @unchecked Sendable { var error: (any Error)?; var command: any AsyncParsableCommand
+            init(_ c: any AsyncParsableCommand) { command = c } }
+        let box = Box(command)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do { try await box.command.run() } catch { box.error = error }
+            done.signal()
+        }
+        done.wait()
+        if let e = box.error { throw e }
     }
 
     static func commandName(_ args: [String]) -> String {

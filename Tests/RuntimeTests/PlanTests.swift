@@ -122,3 +122,15 @@ import Testing
         #expect(try ContainerRuntime.parseSignal(text) == number)
     }
 }
+
+@Suite struct DockerExitCodeTests {
+    @Test(arguments: [
+        ("unable to start container process: exec: \"x\": executable file not found in $PATH", Int32(127)),
+        ("unable to start container process: exec: \"/x\": stat /x: no such file or directory", 127),
+        ("unable to start container process: exec: \"/etc/passwd\": permission denied", 126),
+        ("unable to start container process: exec /bad: exec format error", nil),
+    ] as [(String, Int32?)])
+    func codes(message: String, code: Int32?) {
+        #expect(ContainerRuntime.dockerExitCode(forStartError: BerthError(.invalidArgument, message)) == code)
+    }
+}

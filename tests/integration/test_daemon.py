@@ -414,3 +414,15 @@ def test_idle_memory(tmp, procs):
     limit = int(os.environ.get("BERTH_IDLE_RSS_KB", "61440"))  # debug builds are bigger; CI release: 20480
     assert rss_kb <= limit, f"idle RSS {rss_kb} kB > {limit} kB"
     assert threads <= 12
+
+
+@pytest.mark.skipif(not Path("/usr/bin/systemd-socket-activate").exists(), reason="systemd-socket-activate missing")
+def test_systemd_socket_activate_tool(tmp, procs):
+    path = tmp / "sa.sock"
+    d = Proc(tmp, hosts=["fd://"], name="sa")
+    procs.append(d)
+    d.start(argv=["/usr/bin/systemd-socket-activate", "-l", str(path), *d.argv])
+    wait_for(path.exists, 10, 0.05, what="activation socket")
+    r = d.docker("version", "--format", "{{.Server.APIVersion}}", host=f"unix://{path}")  # first connect starts berthd
+    assert r.rc == 0 and r.out.strip() == "1.50", r
+    assert d.stop() == 0, d.log()

@@ -103,12 +103,14 @@ class Lab:
         self.socks: list[socket.socket] = []
 
     # -- bundles
-    def bundle(self, args, terminal=False, name=None, memory=None) -> Path:
+    def bundle(self, args, terminal=False, name=None, memory=None, hostpid=False) -> Path:
         b = self.dir / (name or f"b-{uuid.uuid4().hex[:6]}")
         b.mkdir()
         spec = json.loads(json.dumps(self.spec))
         spec["process"]["args"] = list(args)
         spec["process"]["terminal"] = terminal
+        if hostpid:  # the process is not a pid namespace's init: it can kill itself
+            spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] != "pid"]
         if memory:
             spec["linux"].setdefault("resources", {})["memory"] = {"limit": memory, "swap": memory}
         (b / "config.json").write_text(json.dumps(spec))
@@ -128,7 +130,7 @@ class Lab:
         cid = cid or f"bm-{uuid.uuid4().hex[:10]}"
         if bundle is None and "--exec" not in extra:
             bundle = self.bundle(args, terminal=terminal)
-        ex = self.dir / f"x-{cid}"
+        ex = self.dir / (f"x-{cid}" if "--exec" not in extra else f"e-{cid}-{uuid.uuid4().hex[:6]}")
         argv = [MONITOR, "--id", cid, "--runtime", runtime or self.runtime, "--runtime-root", str(self.state),
                 "--exec-dir", str(ex)]
         if bundle is not None:
@@ -141,12 +143,9 @@ class Lab:
             argv.append("--start")
         argv += [str(a) for a in extra]
         r, w = os.pipe()
-        proc = subprocess.Popen(argv, pass_fds=(w, *pass_fds) if pass_fds else (w,),
+        proc = subprocess.Popen(argv + ["--sync-fd", str(w)], pass_fds=(w, *pass_fds),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        argv[argv.index("--runtime-root") + 2:argv.index("--runtime-root") + 2] = []
         os.close(w)
-        proc_args = argv + ["--sync-fd", str(w)]
-        proc.args = proc_args
         if "--exec" not in extra:
             self.ids.append(cid)
         run = Run(self, cid, ex, proc, SyncReader(r))
@@ -193,9 +192,8 @@ class Run:
         self.msg = m
         self.rc = self.proc.wait(timeout)
         self.sync.close()
-        mp = self.exec_dir / "monitor.pid"
-        if m and "pid" in m and mp.exists():
-            self.monitor_pid = int(mp.read_text())
+        if m and "pid" in m:
+            self.monitor_pid = m["monitorPid"]
             self.lab.pids.append(self.monitor_pid)
         return m
 
@@ -285,14 +283,15 @@ def test_echo_log_line_and_exit_0(lab):
 
 @pytest.mark.parametrize("script,code,sig", [("exit 3", 3, 0), ("kill -9 $$", 137, 9), ("kill -15 $$", 143, 15)])
 def test_exit_codes(lab, script, code, sig):
-    r = lab.launch(["sh", "-c", script])
+    # no pid namespace: as a namespace's init, sh could not kill itself
+    r = lab.launch(None, bundle=lab.bundle(["sh", "-c", script], hostpid=True))
     ex = r.exit()
     assert (ex["exitCode"], ex["signal"]) == (code, sig)
 
 
 def test_streams_escaping_and_partial_lines(lab):
-    script = (r"echo out; echo err >&2; printf 'a\tb \"q\" \\ <>&\001\r\377\342\200\250 é\n';"
-              r"head -c 20000 /dev/zero | tr '\0' x; echo; printf tail")
+    script = (r"""echo out; echo err >&2; printf 'a\tb "q" \\ <>&\001\r\377\342\200\250 é\n';"""
+              r"""head -c 20000 /dev/zero | tr '\0' x; echo; printf tail""")
     r = lab.launch(["sh", "-c", script])
     assert r.exit()["exitCode"] == 0
     entries = r.log()
@@ -349,14 +348,14 @@ def test_stdin_stays_open_without_stdin_once(lab):
 
 
 def test_slow_attach_client_never_blocks_container(lab):
-    r = lab.launch(["sh", "-c", "read x; head -c 8000000 /dev/zero | tr '\\0' y | fold -w 99; echo done"],
+    r = lab.launch(["sh", "-c", "read x; head -c 8000000 /dev/zero | tr '\\0' y | fold -w 100; echo; echo done"],
                    "--stdin", "--stdin-once")
     slow = lab.attach(r)  # never reads
     slow.send(b"go\n")
     ex = r.exit(timeout=60)
     assert ex["exitCode"] == 0
-    lines = r.raw_log().splitlines()
-    assert len(lines) == 80809 and json.loads(lines[-1])["log"] == "done\n"
+    logs = [e["log"] for e in r.log()]
+    assert logs[-1] == "done\n" and sum(len(l) - 1 for l in logs[:-1]) == 8_000_000
     # the slow client was disconnected: it gets what fitted in its socket buffer, then EOF
     slow.settimeout(10)
     n = 0
@@ -425,15 +424,16 @@ def test_survives_parent_death(lab):
         print(os.read(r, 4096).decode(), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
-    p = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, timeout=30)
+    p = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
+    out, _ = p.communicate(timeout=30)
     assert p.returncode == -9
-    pid = json.loads(p.stdout)["pid"]
+    pid = json.loads(out)["pid"]
     mpid = int((ex / "monitor.pid").read_text())
     lab.pids.append(mpid)
     time.sleep(0.2)
     assert pid_alive(mpid) and pid_alive(pid)
     ppid = int(Path(f"/proc/{mpid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    assert ppid != p.returncode and ppid not in (os.getpid(),)
+    assert ppid not in (p.pid, os.getpid())
     assert json.loads(lab.rt("state", cid, check=True).stdout)["status"] == "running"
     # a new "berthd" finds it through the exec dir and re-attaches
     run = Run(lab, cid, ex, None, None)
@@ -477,7 +477,7 @@ def test_no_host_fds_leak_into_container(lab, tmp_path):
     fds = dict(re.findall(r" (\d+) -> (\S+)", out))
     assert fds.keys() == {"0", "1", "2"}, out  # (ls' own dir fd 3 has no readable target)
     assert fds["0"] == "/dev/null" and fds["1"].startswith("pipe:") and fds["2"].startswith("pipe:")
-    assert re.findall(r"^\S+\s+\d+\s+\S+\s+\S+\s+\d+ .*? (\d+)(?: ->|$)", out, re.M) == ["0", "1", "2", "3"]
+    assert re.findall(r"^l.* (\d+)(?: -> \S+)?$", out, re.M) == ["0", "1", "2", "3"], out
 
 
 # ---------------------------------------------------------------- exec
@@ -533,7 +533,8 @@ def test_bad_arguments(lab):
 
 # ---------------------------------------------------------------- cost
 def test_start_overhead(lab):
-    """Monitor (create + start, stdio pipes, log) vs the runtime alone (create + start)."""
+    """What the monitor adds to create + start: its own time (from its --monitor-log timing lines:
+    ready - runtime create - runtime start), and wall clock vs the runtime alone (noisy on a busy host)."""
     def direct():
         cid = f"bm-{uuid.uuid4().hex[:10]}"
         lab.ids.append(cid)
@@ -546,16 +547,22 @@ def test_start_overhead(lab):
 
     def monitored():
         b = lab.bundle(["true"])
+        mlog = lab.dir / f"mlog-{uuid.uuid4().hex[:6]}"
         t = time.perf_counter()
-        r = lab.launch(None, bundle=b)
-        d = time.perf_counter() - t
+        r = lab.launch(None, "--monitor-log", mlog, bundle=b)
+        wall = time.perf_counter() - t
         assert r.pid
-        return d
+        text = mlog.read_text()
+        (c0, c1), (s0, s1) = [tuple(map(int, m)) for m in
+                              re.findall(r"timing: runtime \w+ from (\d+) us to (\d+) us", text)]
+        ready = int(re.search(r"timing: ready at (\d+) us", text).group(1))
+        return wall, (ready - (c1 - c0) - (s1 - s0)) / 1e6
 
-    for f in (direct, monitored):
-        f()  # warm up
+    direct(), monitored()  # warm up
     d = sorted(direct() for _ in range(7))[3]
-    m = sorted(monitored() for _ in range(7))[3]
-    print(f"\nmedian create+start: runtime alone {d * 1000:.1f} ms, via berth-monitor {m * 1000:.1f} ms "
-          f"(+{(m - d) * 1000:.1f} ms)")
-    assert m - d < 0.02
+    ms = [monitored() for _ in range(7)]
+    wall = sorted(w for w, _ in ms)[3]
+    own = sorted(o for _, o in ms)[3]
+    print(f"\nmedian create+start: runtime alone {d * 1000:.1f} ms, via berth-monitor {wall * 1000:.1f} ms; "
+          f"monitor's own time on that path {own * 1000:.2f} ms")
+    assert own < 0.005

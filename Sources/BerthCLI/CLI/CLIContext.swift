@@ -199,7 +199,7 @@ public final class CLIContext: @unchecked Sendable {
     public func resolveHost() throws -> DockerHost {
         let useTLS = tlsEnabled
         if options.hosts.count > 1 {
-            throw CLIError("Failed to initialize: unable to resolve docker endpoint: specify only one -H")
+            throw CLIError("Failed to initialize: unable to resolve docker endpoint: Specify only one -H")
         }
         let raw = options.hosts.first ?? env["DOCKER_HOST"] ?? ""
         do {

@@ -100,6 +100,15 @@ public final class ConfigFile: @unchecked Sendable {
         return true
     }
 
+    /// Docker's `ConfigFile` struct field order (what `docker login` writes).
+    static let fieldOrder = [
+        "auths", "HttpHeaders", "psFormat", "imagesFormat", "networksFormat", "pluginsFormat", "volumesFormat",
+        "statsFormat", "detachKeys", "credsStore", "credHelpers", "serviceInspectFormat", "servicesFormat",
+        "tasksFormat", "secretFormat", "configFormat", "nodesFormat", "pruneFilters", "proxies", "experimental",
+        "currentContext", "cliPluginsExtraDirs", "plugins", "aliases", "features",
+    ]
+    static let mapKeys: Set<String> = ["auths", "HttpHeaders", "credHelpers", "proxies", "plugins", "aliases", "features"]
+
     /// Writes the file like docker (`json.MarshalIndent` with tabs, mode 0600, atomically).
     public func save() throws {
         if doc["auths"] == nil { doc["auths"] = .map(TemplateMap()) }
@@ -111,10 +120,11 @@ public final class ConfigFile: @unchecked Sendable {
             return .map(out)
         }
         var ordered = TemplateMap()
-        ordered["auths"] = sorted(doc["auths"])
-        for (k, v) in doc.pairs where k != "auths" {
-            ordered[k] = (k == "credHelpers" || k == "HttpHeaders") ? sorted(v) : v
+        for k in ConfigFile.fieldOrder where doc[k] != nil {
+            ordered[k] = ConfigFile.mapKeys.contains(k) ? sorted(doc[k]) : doc[k]
         }
+        // Keys docker does not know are kept (docker would drop them).
+        for (k, v) in doc.pairs where ordered[k] == nil { ordered[k] = v }
         doc = ordered
         let text = JSON.indent(Array(JSON.encode(.map(doc), escapeHTML: true).utf8), indent: "\t")
         let dir = (path as NSString).deletingLastPathComponent
