@@ -88,7 +88,7 @@ extension RegistryClient {
         }
         req.headers.add(name: "User-Agent", value: configuration.userAgent)
         if scheme == "https" {
-            req.tlsConfiguration = try hosts.tlsConfiguration(for: authority, insecure: hosts.isInsecure(authority))
+            req.tlsConfiguration = try await tlsConfiguration(for: authority)
         }
         let started = ContinuousClock.now
         var attempt = 0

@@ -14,8 +14,13 @@ extension RegistryClient {
     /// (the consumer has then seen bad bytes and must discard them).
     public func fetchBlob(_ ref: Reference, descriptor: Descriptor, credential: RegistryCredential? = nil,
                           consumer: @escaping @Sendable (ByteBuffer) async throws -> Void) async throws {
+        try await fetchBlob(ref, descriptor: descriptor, credential: credential, kind: "filesystem layer", consumer: consumer)
+    }
+
+    func fetchBlob(_ ref: Reference, descriptor: Descriptor, credential: RegistryCredential?, kind: String,
+                   consumer: @escaping @Sendable (ByteBuffer) async throws -> Void) async throws {
         let auth = AuthContext(domain: ref.domain, explicit: credential, scopes: [Self.pullScope(ref)])
-        let progress = BlobProgress(expected: descriptor)
+        let progress = BlobProgress(expected: descriptor, kind: kind)
         do {
             try await withEndpoints(domain: ref.domain) { ep in
                 try await fetchBlob(ref, descriptor: descriptor, on: ep, auth: auth, progress: progress, consumer: consumer)
@@ -31,7 +36,7 @@ extension RegistryClient {
             throw BerthError(.invalidArgument, "blob \(descriptor.digest) is too large (\(descriptor.size) bytes) to fetch into memory")
         }
         let box = ByteBox()
-        try await fetchBlob(ref, descriptor: descriptor, credential: credential) { chunk in
+        try await fetchBlob(ref, descriptor: descriptor, credential: credential, kind: "image config") { chunk in
             box.append(chunk)
         }
         return box.bytes
@@ -40,9 +45,14 @@ extension RegistryClient {
     /// Bytes delivered so far and the running hash, kept across retries and endpoints.
     final class BlobProgress: @unchecked Sendable {
         let expected: Descriptor
+        /// "filesystem layer" or "image config", for Docker's verification messages.
+        let kind: String
         var hasher = DigestHasher()
         var offset: Int64 = 0
-        init(expected: Descriptor) { self.expected = expected }
+        init(expected: Descriptor, kind: String) {
+            self.expected = expected
+            self.kind = kind
+        }
     }
 
     func fetchBlob(_ ref: Reference, descriptor: Descriptor, on ep: Endpoint, auth: AuthContext, progress: BlobProgress,
@@ -61,7 +71,7 @@ extension RegistryClient {
             // Progress resets the count: only consecutive fruitless attempts are limited.
             if progress.offset > startOffset { failures = 0 }
             failures += 1
-            guard failures <= configuration.maxRetries else {
+            guard failures <= ep.maxRetries else {
                 throw BerthError(.unavailable, "failed to fetch blob \(descriptor.digest) from \(ref.familiarName) after \(failures) attempts: \(lastFailure)")
             }
             logger.info("blob download interrupted, resuming", metadata: [
@@ -74,7 +84,7 @@ extension RegistryClient {
     private func verify(_ p: BlobProgress) throws {
         let got = p.hasher.finalize()
         guard got == p.expected.digest else {
-            throw BerthError(.dataCorrupted, "filesystem layer verification failed for digest \(p.expected.digest): got \(got)")
+            throw BerthError(.dataCorrupted, "\(p.kind) verification failed for digest \(p.expected.digest): got \(got)")
         }
     }
 
@@ -122,7 +132,7 @@ extension RegistryClient {
                     if chunk.readableBytes == 0 { continue }
                 }
                 if size >= 0 && progress.offset + Int64(chunk.readableBytes) > size {
-                    throw BerthError(.dataCorrupted, "filesystem layer verification failed for digest \(progress.expected.digest): more than the expected \(size) bytes")
+                    throw BerthError(.dataCorrupted, "\(progress.kind) verification failed for digest \(progress.expected.digest): more than the expected \(size) bytes")
                 }
                 chunk.withUnsafeReadableBytes { progress.hasher.update($0) }
                 progress.offset += Int64(chunk.readableBytes)

@@ -18,6 +18,7 @@ public final class RegistryClient: Sendable {
     let hosts: RegistryHosts
     let credentialStore: DockerCredentialStore
     let endpoints = EndpointCache()
+    let security = SecurityCache()
     let tokens = TokenCache()
     let storedCredentials = CredentialCache()
 
@@ -32,6 +33,8 @@ public final class RegistryClient: Sendable {
             decompression: .disabled
         )
         config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
+        // Fail fast on refused connections (HTTP fallback, mirrors); berth retries by itself.
+        config.connectionPool.retryConnectionEstablishment = false
         self.http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
     }
 
@@ -52,12 +55,30 @@ public final class RegistryClient: Sendable {
         var authority: String { candidate.authority }
         var isMirror: Bool { candidate.isMirror }
         var baseURL: String { "\(scheme)://\(candidate.authority)\(candidate.pathPrefix)" }
+        /// Retries per request: mirrors get one, so that a failing mirror quickly yields to the next endpoint.
+        var maxRetries: Int
+    }
+
+    /// Whether a host is insecure (HTTP fallback, no verification); address lookups run off the cooperative pool.
+    func isInsecure(_ authority: String) async -> Bool {
+        if let v = await security.get(authority) { return v }
+        let hosts = self.hosts
+        let v = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            Thread.detachNewThread { c.resume(returning: hosts.isInsecure(authority)) }
+        }
+        await security.set(authority, v)
+        return v
+    }
+
+    /// TLS settings for any host (registry, token realm, redirect target).
+    func tlsConfiguration(for authority: String) async throws -> TLSConfiguration {
+        try hosts.tlsConfiguration(for: authority, insecure: await isInsecure(authority))
     }
 
     /// Pings `/v2/` (HTTPS first; HTTP too for insecure and loopback registries), caching the result.
     func endpoint(for candidate: EndpointCandidate) async throws -> Endpoint {
         if let cached = await endpoints.get(candidate) { return cached }
-        let insecure = hosts.isInsecure(candidate.authority)
+        let insecure = await isInsecure(candidate.authority)
         let tls = try hosts.tlsConfiguration(for: candidate.authority, insecure: insecure)
         let schemes = candidate.scheme.map { [$0] } ?? (insecure ? ["https", "http"] : ["https"])
         var lastError: (any Error)?
@@ -71,7 +92,8 @@ public final class RegistryClient: Sendable {
                 let status = Int(resp.status.code)
                 await Self.drain(resp)
                 let auth = status == 401 ? EndpointAuth(challenges: AuthChallenge.parse(resp.headers["WWW-Authenticate"])) : .none
-                let ep = Endpoint(candidate: candidate, scheme: scheme, tls: scheme == "https" ? tls : nil, auth: auth)
+                let ep = Endpoint(candidate: candidate, scheme: scheme, tls: scheme == "https" ? tls : nil, auth: auth,
+                                  maxRetries: candidate.isMirror ? min(1, configuration.maxRetries) : configuration.maxRetries)
                 logger.debug("registry endpoint", metadata: ["url": "\(url)", "status": "\(status)", "auth": "\(auth)"])
                 await endpoints.set(candidate, ep)
                 return ep
@@ -94,6 +116,7 @@ public final class RegistryClient: Sendable {
                 return try await body(ep)
             } catch {
                 if c.isMirror, !Task.isCancelled, !(error is ConsumerFailure), (error as? BerthError)?.code != .dataCorrupted {
+                    await endpoints.remove(c)
                     logger.info("registry mirror failed, trying next endpoint", metadata: ["mirror": "\(c.authority)", "error": "\(error)"])
                     lastError = error
                     continue
@@ -188,7 +211,7 @@ public final class RegistryClient: Sendable {
                 tls = ep.tls
             } else {
                 let authority = next.port.map { "\(next.host ?? ""):\($0)" } ?? (next.host ?? "")
-                tls = try hosts.tlsConfiguration(for: authority, insecure: hosts.isInsecure(authority))
+                tls = try await tlsConfiguration(for: authority)
             }
         }
         var req = HTTPClientRequest(url: nextURL)
@@ -221,7 +244,7 @@ public final class RegistryClient: Sendable {
                 req.tlsConfiguration = ep.tls
             } else if let u = URL(string: url), let host = u.host {
                 let authority = u.port.map { "\(host):\($0)" } ?? host
-                req.tlsConfiguration = try hosts.tlsConfiguration(for: authority, insecure: hosts.isInsecure(authority))
+                req.tlsConfiguration = try await tlsConfiguration(for: authority)
             }
         }
         do {
@@ -240,14 +263,14 @@ public final class RegistryClient: Sendable {
             do {
                 let resp = try await send(request, on: ep, auth: auth)
                 let code = Int(resp.status.code)
-                if (code >= 500 || code == 429), request.stream == nil, attempt < configuration.maxRetries {
+                if (code >= 500 || code == 429), request.stream == nil, attempt < ep.maxRetries {
                     await Self.drain(resp)
                     logger.debug("registry returned \(code), retrying", metadata: ["path": "\(request.path)"])
                 } else {
                     return resp
                 }
             } catch let e as RetryableFailure {
-                guard request.stream == nil, attempt < configuration.maxRetries else {
+                guard request.stream == nil, attempt < ep.maxRetries else {
                     throw BerthError(.unavailable, e.description)
                 }
                 logger.debug("registry request failed, retrying", metadata: ["error": "\(e)"])
@@ -314,6 +337,20 @@ public final class RegistryClient: Sendable {
 /// An error thrown by a blob consumer; passed through untouched, never retried.
 struct ConsumerFailure: Error, @unchecked Sendable {
     var error: any Error
+}
+
+/// Insecure-or-not decisions per host, kept for a few minutes.
+actor SecurityCache {
+    private var entries: [String: (Bool, ContinuousClock.Instant)] = [:]
+
+    func get(_ authority: String) -> Bool? {
+        guard let (v, at) = entries[authority], ContinuousClock.now - at < .seconds(300) else { return nil }
+        return v
+    }
+
+    func set(_ authority: String, _ v: Bool) {
+        entries[authority] = (v, .now)
+    }
 }
 
 /// Pinged endpoints, kept for a few minutes.

@@ -67,9 +67,10 @@ struct RegistryHosts: Sendable {
     /// Docker's `isSecureIndex`, negated: configured by name, or any address of the host inside an insecure CIDR
     /// (loopback counts when `loopbackIsInsecure`).
     func isInsecure(_ authority: String) -> Bool {
-        let entries = configuration.insecureRegistries
-        if entries.contains(where: { !$0.contains("/") && Self.stripScheme($0) == authority }) { return true }
-        let cidrs = entries.filter { $0.contains("/") }.compactMap(CIDR.init)
+        // Docker Hub is always secure (Docker's official index config).
+        if authority == Self.dockerHubAPIHost || authority == Reference.dockerHubDomain { return false }
+        let cidrs = configuration.insecureRegistries.compactMap(CIDR.init)
+        if configuration.insecureRegistries.contains(where: { CIDR($0) == nil && Self.stripScheme($0) == authority }) { return true }
         let (host, _) = Self.splitAuthority(authority)
         let addresses: [[UInt8]]
         if let ip = IPAddress.parse(host) {

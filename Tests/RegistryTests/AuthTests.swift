@@ -89,7 +89,7 @@ import Testing
             "port": tokenPort, "users": ["alice": "s3cret"], "issuer": issuer, "service": service,
             "key": pki.tokenKey, "cert_b64": try pki.tokenCertBase64(), "expires_in": expiresIn,
         ], dir: dir)
-        defer { server.stop() }
+        defer { server.stop(signal: SIGKILL) }
         let options = RegistryOptions(auth: .token(realm: "http://127.0.0.1:\(tokenPort)/token", service: service, issuer: issuer, rootCertBundle: pki.tokenCert))
         try await withRegistry(options) { reg in
             try await body(reg) {

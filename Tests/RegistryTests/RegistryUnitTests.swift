@@ -70,19 +70,26 @@ import Testing
     }
 
     @Test func insecureMatching() {
-        let h = hosts(["myregistry:5000", "10.0.0.0/8", "fd00::/8", "plain"])
-        #expect(h.isInsecure("myregistry:5000"))
-        #expect(!h.isInsecure("myregistry:5001"))
-        #expect(h.isInsecure("plain"))
-        #expect(!h.isInsecure("plain:443"))
-        #expect(h.isInsecure("10.1.2.3:5000"))
-        #expect(!h.isInsecure("11.1.2.3:5000"))
-        #expect(h.isInsecure("[fd00::1]:5000"))
-        #expect(h.isInsecure("localhost:5000"))
-        #expect(h.isInsecure("127.0.0.2:5000"))
-        #expect(h.isInsecure("[::1]:5000"))
-        #expect(!hosts(loopback: false).isInsecure("127.0.0.1:5000"))
-        #expect(hosts(["http://myregistry:5000/"]).isInsecure("myregistry:5000"))
+        // By name (no address lookups: no CIDRs, loopback not special).
+        let named = hosts(["myregistry:5000", "plain", "http://other:5000/"], loopback: false)
+        #expect(named.isInsecure("myregistry:5000"))
+        #expect(!named.isInsecure("myregistry:5001"))
+        #expect(named.isInsecure("plain"))
+        #expect(!named.isInsecure("plain:443"))
+        #expect(named.isInsecure("other:5000"))
+        #expect(!named.isInsecure("127.0.0.1:5000"))
+        // By CIDR, for address literals.
+        let cidrs = hosts(["10.0.0.0/8", "fd00::/8"], loopback: false)
+        #expect(cidrs.isInsecure("10.1.2.3:5000"))
+        #expect(!cidrs.isInsecure("11.1.2.3:5000"))
+        #expect(cidrs.isInsecure("[fd00::1]:5000"))
+        #expect(!cidrs.isInsecure("[fe00::1]:5000"))
+        // Loopback, as Docker's default 127.0.0.0/8.
+        let loop = hosts()
+        #expect(loop.isInsecure("localhost:5000"))
+        #expect(loop.isInsecure("127.0.0.2:5000"))
+        #expect(loop.isInsecure("[::1]:5000"))
+        #expect(!loop.isInsecure("10.0.0.1"))
     }
 
     @Test func cidr() throws {
@@ -156,5 +163,43 @@ import Testing
         #expect(try await DockerCredentialStore(configPath: dir.file("absent.json")).credential(forDomain: "docker.io") == nil)
         let broken = try dir.write("broken.json", "{")
         await #expect(throws: BerthError.self) { try await DockerCredentialStore(configPath: broken).credential(forDomain: "docker.io") }
+    }
+}
+
+@Suite struct TokenCacheTests {
+    final class Counter: @unchecked Sendable {
+        let lock = NSLock()
+        var n = 0
+        func bump() { lock.lock(); n += 1; lock.unlock() }
+    }
+
+    @Test func expiryAndSharing() async throws {
+        let cache = TokenCache()
+        let key = TokenCache.Key(realm: "r", service: "s", scopes: ["repository:a:pull"], credential: "")
+        let fetches = Counter()
+        // Concurrent callers share one fetch.
+        try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    try await cache.token(for: key) {
+                        fetches.bump()
+                        try await Task.sleep(for: .milliseconds(50))
+                        return TokenCache.Token(token: "t1", expires: .now + .seconds(60))
+                    }.token
+                }
+            }
+            for try await t in group { #expect(t == "t1") }
+        }
+        #expect(fetches.n == 1)
+        // An expired token is fetched again; other scopes and credentials have their own tokens.
+        let expiring = TokenCache.Key(realm: "r", service: "s", scopes: ["repository:b:pull"], credential: "")
+        _ = try await cache.token(for: expiring) { TokenCache.Token(token: "old", expires: .now - .seconds(1)) }
+        let fresh = try await cache.token(for: expiring) { TokenCache.Token(token: "new", expires: .now + .seconds(60)) }
+        #expect(fresh.token == "new")
+        var other = key
+        other.credential = "someone"
+        #expect(try await cache.token(for: other) { TokenCache.Token(token: "t2", expires: .now + .seconds(60)) }.token == "t2")
+        await cache.invalidate(key)
+        #expect(try await cache.token(for: key) { TokenCache.Token(token: "t3", expires: .now + .seconds(60)) }.token == "t3")
     }
 }

@@ -22,7 +22,7 @@ import Testing
             cfg["upstream_host"] = "127.0.0.1"
             cfg["upstream_port"] = reg.port
             let (proxy, port) = try await TestSupport.startPython(mode: "proxy", config: cfg, dir: dir)
-            defer { proxy.stop() }
+            defer { proxy.stop(signal: SIGKILL) }
             let stats: () async throws -> [String: Any] = {
                 try await withClient { c in
                     let resp = try await c.http.get(url: "http://127.0.0.1:\(port)/__stats").get()

@@ -100,6 +100,12 @@ public enum BerthDaemon {
 
         logger.info("Daemon has completed initialization")
         Systemd.notify("READY=1")
+        if ProcessInfo.processInfo.environment["BERTH_NO_TRIM"] == nil {
+            Task.detached(priority: .background) {
+                try? await Task.sleep(nanoseconds: 1_000_000_000)  // once the first clients are served
+                MemoryTrim.releaseStartupCode()
+            }
+        }
 
         let received = await signals.next(skipping: [SIGHUP]) { _ in
             logger.info("configuration reload (SIGHUP) is not supported yet; ignoring")

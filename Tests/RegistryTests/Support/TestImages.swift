@@ -15,7 +15,7 @@ func testConfiguration(_ modify: (inout RegistryConfiguration) -> Void = { _ in 
 /// Runs `body` with a client, shutting it down afterwards.
 func withClient<T>(_ configuration: RegistryConfiguration = testConfiguration(), _ body: (RegistryClient) async throws -> T) async throws -> T {
     var logger = Logger(label: "berth.registry.test")
-    logger.logLevel = .warning
+    logger.logLevel = ProcessInfo.processInfo.environment["BERTH_TEST_DEBUG"] != nil ? .trace : .warning
     let client = RegistryClient(configuration: configuration, logger: logger)
     do {
         let r = try await body(client)

@@ -25,9 +25,10 @@ final class ChildProcess: @unchecked Sendable {
     let process: Process
     init(_ p: Process) { process = p }
     var pid: Int32 { process.processIdentifier }
-    func stop() {
+    /// Sends `signal` (SIGKILL for helpers holding no state; signals may be blocked in children of the test runner).
+    func stop(signal: Int32 = SIGTERM) {
         guard process.isRunning else { return }
-        kill(pid, SIGTERM)
+        kill(pid, signal)
         let deadline = Date().addingTimeInterval(5)
         while process.isRunning && Date() < deadline { usleep(10_000) }
         if process.isRunning { kill(pid, SIGKILL) }

@@ -64,7 +64,7 @@ final class TestRegistry: @unchecked Sendable {
         }
         let config = try dir.write("config.yml", yaml)
         let log = dir.file("registry.log")
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
         p.arguments = ["serve", config]
