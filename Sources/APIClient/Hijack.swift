@@ -12,6 +12,8 @@ final class HijackHandler: ChannelInboundHandler, RemovableChannelHandler, @unch
     let raw: RawStreamHandler
     var gotHead = false
     var rawMode = false
+    /// Set between a `101` head and the removal of the HTTP handlers; the decoder's `.end` is ignored.
+    var upgrading = false
 
     init(headPromise: EventLoopPromise<ResponseHead>, raw: RawStreamHandler) {
         self.headPromise = headPromise
@@ -35,33 +37,41 @@ final class HijackHandler: ChannelInboundHandler, RemovableChannelHandler, @unch
             let pipeline = context.pipeline.syncOperations
             do {
                 try pipeline.addHandler(raw)
-                if upgraded {
-                    // Order matters: the decoder forwards bytes it has buffered past the head when removed.
-                    _ = pipeline.removeHandler(context: context)
-                    if let dec = try? pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self) {
-                        _ = pipeline.removeHandler(dec)
-                    }
-                } else {
-                    rawMode = true
-                }
-                if let enc = try? pipeline.handler(type: HTTPRequestEncoder.self) {
-                    _ = pipeline.removeHandler(enc)
-                }
             } catch {
                 headPromise.fail(error)
                 return
             }
-            headPromise.succeed(head)
+            if !upgraded { rawMode = true }
+            upgrading = upgraded
+            // Reconfigure once the decoder has finished the current read (it still emits `.end` for the
+            // 101 response): first this handler goes, then the decoder, which forwards the bytes it
+            // buffered past the head to the raw handler, then the encoder. Only then may the caller write.
+            let promise = headPromise
+            let ctx = context
+            context.eventLoop.execute {
+                let ops = ctx.pipeline.syncOperations
+                if upgraded {
+                    _ = ops.removeHandler(context: ctx)
+                    if let dec = try? ops.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self) {
+                        _ = ops.removeHandler(dec)
+                    }
+                }
+                if let enc = try? ops.handler(type: HTTPRequestEncoder.self) {
+                    _ = ops.removeHandler(enc)
+                }
+                promise.succeed(head)
+            }
         case .body(let b):
-            if rawMode || raw.collectErrorBody { raw.deliver(b) }
+            if rawMode || raw.collectErrorBody || upgrading { raw.deliver(b) }
         case .end:
+            if upgrading { return }
             if rawMode || raw.collectErrorBody { raw.finish(nil) }
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         if !gotHead { headPromise.fail(BerthError(.unavailable, "unexpected EOF")) }
-        raw.finish(nil)
+        if !upgrading { raw.finish(nil) }
         context.fireChannelInactive()
     }
 

@@ -121,7 +121,7 @@ extension RegistryClient {
             if e.firstCode == "BLOB_UNKNOWN" || code == 404 {
                 throw BerthError(.notFound, "blob \(progress.expected.digest) not found in \(ref.familiarName): \(e.description)")
             }
-            throw e.pullError(ref, prefix: "Get \"\(url(path, on: ep))\"")
+            throw e.pullError(ref)
         }
         do {
             for try await var chunk in resp.body {
@@ -181,7 +181,7 @@ extension RegistryClient {
             case .notFound: return nil
             default:
                 throw RegistryAPIError.from(status: Int(resp.status.code), headers: resp.headers, body: [])
-                    .berthError(prefix: "Head \"\(self.url(req.path, on: ep))\"")
+                    .berthError()
             }
         }
         if let c = candidates?.first { return try await body(try await endpoint(for: c)) }

@@ -87,9 +87,9 @@ extension RegistryClient {
                 // HEAD responses have no body; map from status and challenge alone.
                 let e = RegistryAPIError.from(status: Int(resp.status.code), headers: resp.headers, body: [])
                 if resp.status == .notFound {
-                    throw RegistryAPIError(status: 404, entries: [.init(code: "MANIFEST_UNKNOWN", message: "manifest unknown")]).pullError(ref, prefix: nil)
+                    throw RegistryAPIError(status: 404, entries: [.init(code: "MANIFEST_UNKNOWN", message: "manifest unknown")]).pullError(ref)
                 }
-                throw e.pullError(ref, prefix: "Head \"\(url(req.path, on: ep))\"")
+                throw e.pullError(ref)
             }
             guard let ds = resp.headers.first(name: "Docker-Content-Digest"), let digest = try? Digest(parsing: ds) else {
                 if let d = ref.digest, let len = resp.headers.first(name: "Content-Length").flatMap(Int64.init) {
@@ -119,13 +119,10 @@ extension RegistryClient {
     func fetchManifest(_ ref: Reference, reference: String, on ep: Endpoint, auth: AuthContext) async throws -> FetchedManifest {
         var req = Request(path: "/v2/\(ref.path)/manifests/\(reference)")
         req.headers.add(name: "Accept", value: MediaType.manifestAccept.joined(separator: ", "))
-        let resp: HTTPClientResponse
-        do {
-            resp = try await sendRetrying(req, on: ep, auth: auth)
-        }
+        let resp = try await sendRetrying(req, on: ep, auth: auth)
         guard resp.status == .ok else {
             let e = await responseError(resp)
-            throw e.pullError(ref, prefix: "\(Self.goMethod(req.method)) \"\(url(req.path, on: ep))\"")
+            throw e.pullError(ref)
         }
         let bytes: [UInt8]
         do {

@@ -33,7 +33,7 @@ extension RegistryClient {
         let status = resp.status
         guard status == .accepted || status == .created else {
             let e = await responseError(resp)
-            throw e.berthError(prefix: "Post \"\(url(req.path, on: ep))\"")
+            throw e.berthError()
         }
         await Self.drain(resp)
         return (status, resp.headers.first(name: "Location"))
@@ -71,7 +71,7 @@ extension RegistryClient {
         let resp = try await sendRetrying(req, on: ep, auth: auth)
         guard resp.status == .created else {
             let e = await responseError(resp)
-            throw e.berthError(prefix: "Put \"\(url(location, on: ep))\"")
+            throw e.berthError()
         }
         await Self.drain(resp)
         return Descriptor(mediaType: "application/octet-stream", digest: digest, size: Int64(bytes.count))
@@ -96,7 +96,7 @@ extension RegistryClient {
         }
         guard presp.status == .accepted || presp.status == .noContent || presp.status == .created else {
             let e = await responseError(presp)
-            throw e.berthError(prefix: "Patch \"\(url(location, on: ep))\"")
+            throw e.berthError()
         }
         await Self.drain(presp)
         let next = presp.headers.first(name: "Location") ?? location
@@ -105,7 +105,7 @@ extension RegistryClient {
         let resp = try await sendRetrying(put, on: ep, auth: auth)
         guard resp.status == .created else {
             let e = await responseError(resp)
-            throw e.berthError(prefix: "Put \"\(url(next, on: ep))\"")
+            throw e.berthError()
         }
         await Self.drain(resp)
     }
@@ -121,7 +121,7 @@ extension RegistryClient {
         let resp = try await sendRetrying(req, on: ep, auth: auth)
         guard resp.status == .created || resp.status == .ok else {
             let e = await responseError(resp)
-            throw e.berthError(prefix: "Put \"\(url(req.path, on: ep))\"")
+            throw e.berthError()
         }
         await Self.drain(resp)
         let local = Digest.sha256(bytes)

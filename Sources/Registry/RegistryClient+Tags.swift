@@ -28,7 +28,7 @@ extension RegistryClient {
                 let resp = try await sendRetrying(req, on: ep, auth: auth)
                 guard resp.status == .ok else {
                     let e = await responseError(resp)
-                    throw e.pullError(ref, prefix: "Get \"\(url(path, on: ep))\"")
+                    throw e.pullError(ref)
                 }
                 let body: [UInt8]
                 do {

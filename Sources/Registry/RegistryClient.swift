@@ -219,7 +219,13 @@ public final class RegistryClient: Sendable {
         req.headers = headers
         req.tlsConfiguration = tls
         logger.debug("following redirect", metadata: ["to": "\(next.host ?? "")"])
-        let resp = try await http.execute(req, timeout: (request.timeout ?? configuration.responseTimeout).timeAmount, logger: logger)
+        let resp: HTTPClientResponse
+        do {
+            resp = try await http.execute(req, timeout: (request.timeout ?? configuration.responseTimeout).timeAmount, logger: logger)
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            throw RetryableFailure(description: "\(Self.goMethod(req.method)) \"\(nextURL)\": \(Self.describe(error))")
+        }
         if [301, 302, 303, 307, 308].contains(Int(resp.status.code)), let loc = resp.headers.first(name: "Location") {
             await Self.drain(resp)
             return try await followRedirect(from: nextURL, location: loc, request: request, headers: headers, ep: ep, hops: hops + 1)

@@ -123,15 +123,16 @@ struct RegistryAPIError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The error as berth reports it, optionally prefixed like Go's `url.Error` (`Head "URL": …`).
-    func berthError(prefix: String? = nil) -> BerthError {
-        BerthError(berthCode, prefix.map { "\($0): \(description)" } ?? description)
+    /// The error as berth reports it. Like Docker, errors read from a response carry no request prefix
+    /// (only transport and authentication failures read `Get "URL": …`).
+    func berthError() -> BerthError {
+        BerthError(berthCode, description)
     }
 
     /// Docker's `translatePullError`: the first error decides; denied / unknown manifest / unknown name read as
     /// "not found" with Docker's wording.
-    func pullError(_ ref: Reference, prefix: String?) -> BerthError {
-        guard let first = entries.first else { return berthError(prefix: prefix) }
+    func pullError(_ ref: Reference) -> BerthError {
+        guard let first = entries.first else { return berthError() }
         switch first.code {
         case "DENIED":
             return BerthError(.notFound, "pull access denied for \(ref.familiarName), repository does not exist or may require 'docker login': \(first.description)")
@@ -141,7 +142,7 @@ struct RegistryAPIError: Error, Sendable, CustomStringConvertible {
             return BerthError(.notFound, "repository \(ref.familiarName) not found: \(first.description)")
         default:
             let e = RegistryAPIError(status: status, entries: [first])
-            return e.berthError(prefix: prefix)
+            return e.berthError()
         }
     }
 }

@@ -97,6 +97,7 @@ static void flush_stdin(struct monitor *m) {
 static void client_input(struct monitor *m, int i) {
     struct client *c = &m->clients[i];
     ssize_t r;
+    if (stdin_len > stdin_off) return; /* another client's packet is still pending: read later */
     if (m->stdin_fd >= 0 && !stdin_close_pending) {
         do r = recv(c->fd, stdin_buf, sizeof stdin_buf, MSG_DONTWAIT);
         while (r < 0 && errno == EINTR);

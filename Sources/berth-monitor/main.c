@@ -31,7 +31,7 @@ static struct monitor M;
 static int msg_fd = -1;           /* where sync messages go: --sync-fd, else the pipe to the parent */
 static int status_fd = -1;        /* with --sync-fd: the pipe to the parent, for the 1-byte outcome */
 static struct timespec t0;        /* main() entry, for the timing lines in --monitor-log */
-static bool exec_dir_created, log_created, runtime_created;
+static bool exec_dir_created, log_created, runtime_created, owns_files;
 static char pid_file_buf[PATH_MAX], exit_file_buf[PATH_MAX], mpid_file_buf[PATH_MAX];
 
 static void usage(FILE *f) {
@@ -99,6 +99,7 @@ static void mlog(const char *fmt, ...) {
 }
 
 static void cleanup_files(void) {
+    if (!owns_files) return; /* e.g. the exec dir belongs to a live monitor */
     if (M.attach_path[0]) unlink(M.attach_path);
     if (M.ctl_path[0]) unlink(M.ctl_path);
     if (M.console_path[0]) unlink(M.console_path);
@@ -350,7 +351,8 @@ static void setup_fds(int keep_a, int keep_b) {
 }
 
 static void wait_attach(void) {
-    char line[PATH_MAX + 32], q[PATH_MAX * 6 + 2];
+    /* the path fits a sun_path (< 108 bytes), so these stay small (stack pages count as RSS) */
+    char line[768], q[108 * 6 + 2];
     size_t qn = json_quote(q, M.attach_path, strlen(M.attach_path));
     int n = snprintf(line, sizeof line, "{\"attach\":%.*s}\n", (int)qn, q);
     send_line(line, (size_t)n);
@@ -402,7 +404,21 @@ static void run_monitor(void) {
     if (mkdir(o->exec_dir, 0700) == 0) exec_dir_created = true;
     else if (errno != EEXIST) fail("mkdir %s: %s", o->exec_dir, strerror(errno));
 
-    char buf[64];
+    /* Refuse an exec dir that a live monitor is using (its sockets must not be replaced). */
+    char buf[64], exe[PATH_MAX];
+    if (read_file(o->monitor_pid_file, buf, sizeof buf) > 0) {
+        int other = atoi(buf);
+        char link[64];
+        snprintf(link, sizeof link, "/proc/%d/exe", other);
+        ssize_t l = readlink(link, exe, sizeof exe - 1);
+        if (other > 0 && other != getpid() && l > 0) {
+            exe[l] = 0;
+            const char *base = strrchr(exe, '/');
+            if (base && strncmp(base + 1, "berth-monitor", 13) == 0)
+                fail("exec dir %s is in use by monitor %d", o->exec_dir, other);
+        }
+    }
+    owns_files = true;
     int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
     if (write_file_atomic(o->monitor_pid_file, buf, (size_t)n, 0644) < 0)
         fail("write %s: %s", o->monitor_pid_file, strerror(errno));
@@ -569,9 +585,11 @@ int main(int argc, char **argv) {
         close(ip[1]);
         return relay(ip[0], M.o.sync_fd);
     }
+    long t_fork = elapsed_us();
     close(ip[0]);
     setsid();
     setup_fds(ip[1], M.o.sync_fd);
+    mlog("timing: monitor forked at %ld us, fds set up at %ld us", t_fork, elapsed_us());
     if (M.o.sync_fd >= 0) {
         msg_fd = M.o.sync_fd;
         status_fd = ip[1];

@@ -78,8 +78,8 @@ struct FlagParserTests {
             .string("log-level", "l", "Set the logging level", default: "info"),
         ], columns: 79)
         #expect(usage == """
-              -a, --all                     Show all images (default hides intermediate
-                                            images)
+              -a, --all                     Show all images (default hides
+                                            intermediate images)
                   --disable-content-trust   Skip image verification (default true)
               -f, --filter filter           Filter output based on conditions provided
               -l, --log-level string        Set the logging level (default "info")

@@ -70,7 +70,7 @@ struct TabWriterTests {
         Case(input: "REPOSITORY\tTAG\tIMAGE ID\nbusybox\tlatest\ta1a1\n",
              expected: "REPOSITORY   TAG       IMAGE ID\nbusybox      latest    a1a1\n"),
         Case(input: "A\tB\nlong-long-long-value\tx\n",
-             expected: "A                       B\nlong-long-long-value    x\n"),
+             expected: "A                      B\nlong-long-long-value   x\n"),
         Case(input: "single\nA\tB\n", expected: "single\nA         B\n"),
         // A line without a cell in a column ends that column's block.
         Case(input: "aaaa\tbbb\td\naa\tb\tdd\na\naa\tcccc\teee\n",

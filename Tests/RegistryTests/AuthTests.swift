@@ -23,7 +23,7 @@ import Testing
 
                 let wrong = await berthError { _ = try await client.resolve(ref, platform: .host, credential: bad) }
                 #expect(wrong?.code == .unauthorized)
-                #expect(wrong?.message.hasSuffix("unauthorized: authentication required") == true)
+                #expect(wrong?.message == "unauthorized: authentication required")
 
                 #expect(try await client.login(server: reg.authority, credential: good) == nil)
                 let badLogin = await berthError { _ = try await client.login(server: reg.authority, credential: bad) }

@@ -37,16 +37,16 @@ import Testing
 
     @Test func dockerPullMessages() {
         let unknown = err(404, #"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"nope"}}]}"#)
-        #expect(unknown.pullError(ref, prefix: nil).message == "manifest for busybox:nope not found: manifest unknown: manifest unknown")
-        #expect(unknown.pullError(ref, prefix: nil).code == .notFound)
+        #expect(unknown.pullError(ref).message == "manifest for busybox:nope not found: manifest unknown: manifest unknown")
+        #expect(unknown.pullError(ref).code == .notFound)
 
         let denied = err(401, #"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
                          challenge: #"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nope:pull",error="insufficient_scope""#)
-        let d = denied.pullError(try! Reference.parse("nope"), prefix: nil)
+        let d = denied.pullError(try! Reference.parse("nope"))
         #expect(d.message == "pull access denied for nope, repository does not exist or may require 'docker login': denied: requested access to the resource is denied")
 
         let name = err(404, #"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}"#)
-        #expect(name.pullError(try! Reference.parse("localhost:5000/a/b:1"), prefix: nil).message == "repository localhost:5000/a/b not found: name unknown: repository name not known to registry")
+        #expect(name.pullError(try! Reference.parse("localhost:5000/a/b:1")).message == "repository localhost:5000/a/b not found: name unknown: repository name not known to registry")
 
         let unauth = err(401, #"{"details":"incorrect username or password"}"#)
         #expect(unauth.description == "unauthorized: incorrect username or password")

@@ -78,6 +78,17 @@ import Testing
         }
     }
 
+    @Test func manifestsFetchedByDigestAreVerified() async throws {
+        try await withProxy(["mangle_manifests": true]) { client, ref, img, _ in
+            // By tag there is nothing to verify against.
+            _ = try await client.resolve(ref, platform: .host, credential: nil)
+            let byDigest = Reference(domain: ref.domain, path: ref.path, digest: img.manifestDigest)
+            let e = await berthError { _ = try await client.resolve(byDigest, platform: .host, credential: nil) }
+            #expect(e?.code == .dataCorrupted)
+            #expect(e?.message == "manifest verification failed for digest \(img.manifestDigest)")
+        }
+    }
+
     @Test func consumerErrorsPassThroughUnretried() async throws {
         struct Stop: Error {}
         try await withProxy([:]) { client, ref, img, stats in

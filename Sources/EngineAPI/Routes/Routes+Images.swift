@@ -57,11 +57,18 @@ extension APIRoutes {
                     try? await stream.writeJSON(message)
                 }
             } catch {
-                guard stream.isStarted else { throw error }
+                guard stream.isStarted else { throw pullError(error) }
                 if error is CancellationError || Task.isCancelled { return }
                 try await stream.writeJSON(JSONMessage.failure(RequestDispatcher.status(for: error).1))
             }
         }
+    }
+
+    /// dockerd never answers a pull with 401: the docker CLI takes a 401 as "log in and retry" and
+    /// prompts for credentials. A registry refusing us is a plain error (Docker's `errdefs.Unknown`, 500).
+    static func pullError(_ error: any Error) -> any Error {
+        guard let e = error as? BerthError, e.code == .unauthorized else { return error }
+        return BerthError(.internalError, e.message, cause: e.cause)
     }
 
     /// `X-Registry-Auth`: base64url (padding optional) of an `AuthConfig` JSON. Undecodable or empty → none,

@@ -158,6 +158,9 @@ class Proxy(Base):
         if length is None and self.command != "HEAD":
             data = r.read()
             length = str(len(data))
+        if cfg.get("mangle_manifests") and self.command == "GET" and "/manifests/sha256:" in path and r.status == 200:
+            data = (data if data is not None else r.read()) + b"\n"
+            length = str(len(data))
         self.send_response(r.status)
         for k, v in rh:
             self.send_header(k, v)
