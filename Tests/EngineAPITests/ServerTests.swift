@@ -231,3 +231,18 @@ import Testing
         }
     }
 }
+
+extension ServerTests {
+    @Test func expectContinue() async throws {
+        try await withServer { socket, _ in
+            try await offPool {
+                let c = try RawClient(unixPath: socket)
+                try c.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+                let (status, _) = try c.readHead()
+                #expect(status == "HTTP/1.1 100 Continue")
+                try c.send("hello")
+                #expect(try c.readResponse().text == "hello")
+            }
+        }
+    }
+}

@@ -14,7 +14,6 @@ import os
 import re
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -52,7 +51,7 @@ pytestmark = [
 
 # ---------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
+def base():
     """A busybox rootfs shared read-only by all bundles, and `runc spec`'s config as a dict."""
     d = make_tmpdir("bm-rootfs-")
     root = d / "rootfs"
@@ -480,7 +479,7 @@ def test_monitor_rss_under_1mb(lab):
     assert after["VmRSS"] <= 1024, after
 
 
-def test_no_host_fds_leak_into_container(lab, tmp_path):
+def test_no_host_fds_leak_into_container(lab):
     leak = open("/etc/hostname", "rb")  # an inheritable fd "berthd" forgot to mark CLOEXEC
     os.set_inheritable(leak.fileno(), True)
     try:

@@ -59,10 +59,13 @@ public final class APIServer: Sendable {
             defer { umask(old) }
             channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
             state.withLockedValue { $0.socketFiles.append(path) }
-            if chmod(path, mode) != 0 || (gid.map { chown(path, 0, $0) } ?? 0) != 0 {
+            if chmod(path, mode) != 0 {
                 let err = String(cString: strerror(errno))
                 channel.close(promise: nil)
                 throw BerthError(.internalError, "failed to set permissions of unix socket \(path): \(err)")
+            }
+            if let gid, chown(path, uid_t(bitPattern: -1), gid) != 0 {
+                logger.warning("could not change group of unix socket \(path) to \(gid): \(String(cString: strerror(errno)))")
             }
         case .tcp(let host, let port):
             channel = try await bootstrap

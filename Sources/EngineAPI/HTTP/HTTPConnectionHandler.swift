@@ -77,6 +77,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         inFlight = true
         streaming = false
         keepAlive = head.isKeepAlive
+        if head.headers[canonicalForm: "Expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
+                                  promise: nil)
+        }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         let body: RequestBody

@@ -1,0 +1,370 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import APIModels
+import Foundation
+import OCI
+
+/// One line on the monitor's sync output (docs/monitor.md).
+struct MonitorSyncMessage: Decodable, Sendable {
+    var attach: String?
+    var pid: Int32?
+    var monitorPid: Int32?
+    var error: String?
+}
+
+/// The monitor's `DIR/exit`.
+struct MonitorExitFile: Decodable, Sendable {
+    var pid: Int32
+    var exitCode: Int32
+    var signal: Int32
+    var exitedAt: String
+    var oomKilled: Bool
+}
+
+extension ContainerService {
+    // MARK: - Binaries
+
+    /// `berth-monitor`: `$BERTH_MONITOR`, else next to berthd.
+    var monitorPath: String {
+        if let p = ProcessInfo.processInfo.environment["BERTH_MONITOR"], !p.isEmpty { return p }
+        return ContainerSystem.executableDirectory() + "/berth-monitor"
+    }
+
+    /// The runtime binary and its global args for a runtime name.
+    func runtimeInvocation(_ name: String) -> (path: String, args: [String]) {
+        if name == DaemonConfig.stockRuntimeName || runtimes[name] == nil {
+            if let p = ProcessInfo.processInfo.environment["BERTH_RUNTIME"], !p.isEmpty { return (p, []) }
+            return (ContainerSystem.executableDirectory() + "/berth-runtime", [])
+        }
+        let rt = runtimes[name]!
+        return (rt.path, rt.runtimeArgs ?? [])
+    }
+
+    func runtimeRoot(_ name: String) -> String { "\(execRoot)/runtime-\(name)" }
+
+    func runtimeCommand(_ r: ContainerRecord, _ args: [String]) async -> ContainerSystem.Output {
+        let inv = runtimeInvocation(r.RuntimeName)
+        return await ContainerSystem.run([inv.path] + inv.args + ["--root", runtimeRoot(r.RuntimeName)] + args)
+    }
+
+    // MARK: - Start
+
+    /// `POST /containers/{id}/start`: mount the rootfs, write the bundle, launch the monitor, hand the
+    /// attach socket to waiting `attach` clients, then `RUNTIME start`.
+    public func start(_ ref: String) async throws {
+        var r = try resolve(ref)
+        let id = r.ID
+        if r.State.Running || starting.contains(id) {
+            throw BerthError(.notModified, "container already started")
+        }
+        starting.insert(id)
+        defer { starting.remove(id) }
+        do {
+            try await launch(&r)
+        } catch {
+            ContainerSystem.unmount(mergedDir(id))
+            if var cur = containers[id] {
+                cur.State.Error = (error as? BerthError)?.message ?? "\(error)"
+                if cur.State.ExitCode == 0 { cur.State.ExitCode = r.State.ExitCode == 0 ? 128 : r.State.ExitCode }
+                if cur.State.Status == "created" && cur.HasBeenStartedBefore { cur.State.Status = "exited" }
+                update(cur)
+                notifyExit(cur)
+            }
+            throw error
+        }
+    }
+
+    private func launch(_ r: inout ContainerRecord) async throws {
+        let id = r.ID
+        let merged = mergedDir(id)
+        try CFS.mkdirAll(layerDir(id) + "/diff")
+        try CFS.mkdirAll(layerDir(id) + "/work", mode: 0o700)
+        try CFS.mkdirAll(merged)
+        try ContainerSystem.mountOverlay(lower: r.LowerDirs, upper: layerDir(id) + "/diff", work: layerDir(id) + "/work",
+                                         target: merged)
+        let passwd = try? String(contentsOfFile: merged + "/etc/passwd", encoding: .utf8)
+        let group = try? String(contentsOfFile: merged + "/etc/group", encoding: .utf8)
+        let user = try ContainerSpecBuilder.resolveUser(r.Config.User ?? "", passwd: passwd, group: group,
+                                                        groupAdd: r.HostConfig.GroupAdd ?? [])
+        if let wd = r.Config.WorkingDir, !wd.isEmpty, wd != "/" {
+            let path = merged + wd
+            if !FileManager.default.fileExists(atPath: path) {
+                try? CFS.mkdirAll(path)
+                chown(path, user.uid, user.gid)
+            }
+        }
+        let dir = containerDir(id)
+        let cgroupV2 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
+        let spec = try ContainerSpecBuilder.build(
+            id: id, config: r.Config, host: r.HostConfig,
+            paths: .init(rootfs: merged, hostname: dir + "/hostname", hosts: dir + "/hosts", resolvConf: dir + "/resolv.conf"),
+            user: user, cgroupV2: cgroupV2)
+        let bundle = bundleDir(id)
+        try CFS.mkdirAll(bundle, mode: 0o700)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.withoutEscapingSlashes]
+        try CFS.writeAtomically(bundle + "/config.json", Array(try enc.encode(spec)))
+        let mdir = monitorDir(id)
+        try? CFS.removeTree(mdir)
+        try CFS.mkdirAll(execRoot + "/m", mode: 0o700)
+        // A leftover runtime state from an earlier run (e.g. monitor lost) would make create fail.
+        _ = await runtimeCommand(r, ["delete", "--force", id])
+
+        let inv = runtimeInvocation(r.RuntimeName)
+        var argv = [monitorPath, "--id", id, "--runtime", inv.path, "--runtime-root", runtimeRoot(r.RuntimeName)]
+        for a in inv.args { argv += ["--runtime-arg", a] }
+        argv += ["--exec-dir", mdir, "--bundle", bundle]
+        let logType = r.HostConfig.LogConfig?.Type ?? "json-file"
+        if logType == "none" {
+            argv += ["--log-driver", "none"]
+        } else {
+            argv += ["--log-path", logPath(id)]
+            if let s = r.HostConfig.LogConfig?.Config?["max-size"], !s.isEmpty { argv += ["--log-max-size", s] }
+            if let s = r.HostConfig.LogConfig?.Config?["max-file"], !s.isEmpty { argv += ["--log-max-file", s] }
+        }
+        if r.Config.Tty == true { argv.append("--terminal") }
+        if r.Config.OpenStdin == true { argv.append("--stdin") }
+        if r.Config.StdinOnce == true { argv.append("--stdin-once") }
+        let out = await ContainerSystem.run(argv)
+        let lines = out.stdout.split(separator: "\n")
+        var msg: MonitorSyncMessage?
+        for line in lines {
+            if let m = try? JSONDecoder().decode(MonitorSyncMessage.self, from: Data(line.utf8)), m.pid != nil || m.error != nil {
+                msg = m
+            }
+        }
+        guard let msg, let pid = msg.pid else {
+            let text = msg?.error ?? (out.stderr.isEmpty ? "berth-monitor exited with status \(out.status)" : out.stderr)
+            throw startError(text, &r)
+        }
+        r = containers[id] ?? r
+        r.State.Running = true
+        r.State.Status = "running"
+        r.State.Pid = Int(pid)
+        r.State.Error = ""
+        r.State.ExitCode = 0
+        r.State.OOMKilled = false
+        r.State.StartedAt = ContainerSystem.nowStamp()
+        r.State.FinishedAt = "0001-01-01T00:00:00Z"
+        r.MonitorPid = msg.monitorPid
+        r.HasBeenStartedBefore = true
+        r.ManualStop = false
+        update(r)
+        // Attach clients waiting for this start.
+        for c in pendingAttach.removeValue(forKey: id) ?? [] {
+            c.resume(returning: ContainerSystem.connectAttach(mdir + "/attach"))
+        }
+        let started = await runtimeCommand(r, ["start", id])
+        if started.status != 0 {
+            let text = Self.runtimeMessage(started.stderr + started.stdout) ?? "runtime start exited with status \(started.status)"
+            _ = await runtimeCommand(r, ["kill", id, "KILL"])
+            _ = await waitExit(id, timeoutSeconds: 5)
+            throw startError(text, &r)
+        }
+        await publish("start", r)
+        watch(id)
+    }
+
+    /// Docker's framing of a runtime failure, with its exit codes (127 not found, 126 not executable).
+    func startError(_ text: String, _ r: inout ContainerRecord) -> BerthError {
+        let full = text.hasPrefix("OCI runtime") ? text : "failed to create task for container: OCI runtime create failed: \(text): unknown"
+        if text.contains("executable file not found") || text.contains("no such file or directory") {
+            r.State.ExitCode = 127
+            containers[r.ID]?.State.ExitCode = 127
+            return BerthError(.invalidArgument, full)
+        }
+        if text.contains("permission denied") {
+            r.State.ExitCode = 126
+            containers[r.ID]?.State.ExitCode = 126
+            return BerthError(.invalidArgument, full)
+        }
+        return BerthError(.internalError, full)
+    }
+
+    /// The `msg` of a logrus error line, or the last line.
+    static func runtimeMessage(_ output: String) -> String? {
+        let lines = output.split(separator: "\n").map(String.init)
+        for line in lines.reversed() {
+            if let r = line.range(of: "msg=\"") {
+                let rest = line[r.upperBound...]
+                if let end = rest.range(of: "\"", options: .backwards) { return String(rest[..<end.lowerBound]) }
+            }
+        }
+        return lines.last
+    }
+
+    // MARK: - Exit
+
+    /// Polls the monitor's exit file.
+    func watch(_ id: String) {
+        watchers[id]?.cancel()
+        watchers[id] = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 100_000_000)
+                guard let self else { return }
+                if await self.checkExit(id) { return }
+            }
+        }
+    }
+
+    /// If the container's process has exited (exit file present), records it; true when not running.
+    @discardableResult
+    func checkExit(_ id: String) async -> Bool {
+        guard let r = containers[id], r.State.Running else { return true }
+        let exitPath = monitorDir(id) + "/exit"
+        if let data = FileManager.default.contents(atPath: exitPath),
+           let ex = try? JSONDecoder().decode(MonitorExitFile.self, from: data) {
+            await handleExit(r, code: Int(ex.exitCode), oom: ex.oomKilled, at: ex.exitedAt, error: "")
+            return true
+        }
+        if let mp = r.MonitorPid, !ContainerSystem.processAlive(mp), !FileManager.default.fileExists(atPath: exitPath) {
+            // The monitor died without an exit file: the process is unmonitored; kill it.
+            _ = await runtimeCommand(r, ["kill", id, "KILL"])
+            await handleExit(r, code: 137, oom: false, at: ContainerSystem.nowStamp(), error: "container monitor lost")
+            return true
+        }
+        return false
+    }
+
+    func handleExit(_ r0: ContainerRecord, code: Int, oom: Bool, at: String, error: String) async {
+        guard var r = containers[r0.ID], r.State.Running else { return }
+        watchers.removeValue(forKey: r.ID)
+        r.State.Running = false
+        r.State.Paused = false
+        r.State.Status = "exited"
+        r.State.Pid = 0
+        r.State.ExitCode = code
+        r.State.OOMKilled = oom
+        r.State.FinishedAt = at
+        r.State.Error = error
+        r.MonitorPid = nil
+        update(r)
+        _ = await runtimeCommand(r, ["delete", "--force", r.ID])
+        ContainerSystem.unmount(mergedDir(r.ID))
+        if oom { await publish("oom", r) }
+        await publish("die", r, extra: ["exitCode": "\(code)"])
+        notifyExit(r)
+        if r.HostConfig.AutoRemove == true {
+            await destroy(r)
+            return
+        }
+        let policy = r.HostConfig.RestartPolicy?.Name ?? "no"
+        let retries = r.HostConfig.RestartPolicy?.MaximumRetryCount ?? 0
+        let restart = r.ManualStop != true && (policy == "always" || policy == "unless-stopped"
+            || (policy == "on-failure" && code != 0 && (retries == 0 || r.RestartCount < retries)))
+        if restart {
+            r.RestartCount += 1
+            update(r)
+            let id = r.ID
+            Task { [weak self] in
+                try? await Task.sleep(nanoseconds: 100_000_000)
+                try? await self?.start(id)
+            }
+        }
+    }
+
+    // MARK: - Kill / stop / restart
+
+    /// `POST /containers/{id}/kill`.
+    public func kill(_ ref: String, signal: String?, manual: Bool = false) async throws {
+        let r = try resolve(ref)
+        let sigName = (signal ?? "").isEmpty ? "KILL" : signal!
+        guard let sig = Signals.parse(sigName) else {
+            throw BerthError(.invalidArgument, "Invalid signal: \(sigName)")
+        }
+        guard r.State.Running else {
+            throw BerthError(.conflict, "Cannot kill container: \(ref): Container \(r.ID) is not running")
+        }
+        if manual || sig == SIGKILL || sig == SIGTERM { containers[r.ID]?.ManualStop = true }
+        let out = await runtimeCommand(r, ["kill", r.ID, "\(sig)"])
+        if out.status != 0 {
+            // Already gone: the exit file will tell.
+            if await checkExit(r.ID) { return }
+            let text = Self.runtimeMessage(out.stderr) ?? "kill failed"
+            throw BerthError(.internalError, "Cannot kill container: \(ref): \(text)")
+        }
+        await publish("kill", r, extra: ["signal": "\(sig)"])
+    }
+
+    /// `POST /containers/{id}/stop`: the stop signal, then SIGKILL after `timeout` seconds.
+    public func stop(_ ref: String, timeout: Int?, signal: String?) async throws {
+        let r = try resolve(ref)
+        guard r.State.Running else { throw BerthError(.notModified, "container already stopped") }
+        containers[r.ID]?.ManualStop = true
+        let sig = (signal ?? "").isEmpty ? ((r.Config.StopSignal ?? "").isEmpty ? "TERM" : r.Config.StopSignal!) : signal!
+        let t = timeout ?? r.Config.StopTimeout ?? 10
+        do { try await kill(r.ID, signal: sig, manual: true) } catch {}
+        var exited = t >= 0 ? await waitExit(r.ID, timeoutSeconds: Double(t)) : await waitExit(r.ID, timeoutSeconds: 1e9)
+        if !exited {
+            do { try await kill(r.ID, signal: "KILL", manual: true) } catch {}
+            exited = await waitExit(r.ID, timeoutSeconds: 30)
+        }
+        if !exited {
+            throw BerthError(.internalError, "cannot stop container: \(ref): tried to kill container, but did not receive an exit event")
+        }
+        if let cur = containers[r.ID] { await publish("stop", cur) }
+    }
+
+    /// `POST /containers/{id}/restart`.
+    public func restart(_ ref: String, timeout: Int?, signal: String?) async throws {
+        let r = try resolve(ref)
+        if r.State.Running {
+            try await stop(r.ID, timeout: timeout, signal: signal)
+        }
+        try await start(r.ID)
+        if let cur = containers[r.ID] { await publish("restart", cur) }
+    }
+
+    // MARK: - Restore
+
+    /// Loads every container at daemon start: live containers stay running (their monitors are
+    /// re-watched), exited ones get their exit code from the exit file, stale mounts are removed.
+    public func restore() async {
+        let root = dataRoot + "/containers"
+        let ids = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        for id in ids {
+            let path = "\(root)/\(id)/config.v2.json"
+            guard let data = FileManager.default.contents(atPath: path),
+                  let r = try? JSONDecoder().decode(ContainerRecord.self, from: data) else {
+                if !ids.isEmpty { logger.warning("skipping container directory \(id): no readable config.v2.json") }
+                continue
+            }
+            containers[r.ID] = r
+            names[r.Name] = r.ID
+        }
+        for r in containers.values {
+            if r.State.Running {
+                if await checkExit(r.ID) { continue }
+                watch(r.ID)
+            } else {
+                ContainerSystem.unmount(mergedDir(r.ID))
+            }
+        }
+        // Auto-removed containers that exited while berthd was down.
+        for r in containers.values where !r.State.Running && r.HostConfig.AutoRemove == true && r.HasBeenStartedBefore {
+            await destroy(r)
+        }
+    }
+
+    // MARK: - Attach
+
+    /// A connected attach socket for a running container; for a created one, waits until `start`
+    /// (as `docker run` attaches before it starts). -1 when the container went away.
+    public func attachSocket(_ id: String) async -> Int32 {
+        guard let r = containers[id] else { return -1 }
+        if r.State.Running && !starting.contains(id) {
+            return ContainerSystem.connectAttach(monitorDir(id) + "/attach")
+        }
+        return await withCheckedContinuation { c in pendingAttach[id, default: []].append(c) }
+    }
+
+    /// Writes a control line (`resize R C`) to the monitor.
+    public func resize(_ ref: String, height: Int, width: Int) throws {
+        let r = try resolve(ref)
+        guard r.State.Running else {
+            throw BerthError(.conflict, "Container \(r.ID) is not running")
+        }
+        _ = ContainerSystem.writeControl(monitorDir(r.ID) + "/ctl", "resize \(height) \(width)\n")
+    }
+}

@@ -1,0 +1,143 @@
+import APIModels
+import Foundation
+import OCI
+
+extension ContainerService {
+    /// `GET /containers/{id}/json`.
+    public func inspect(_ ref: String) throws -> ContainerInspect {
+        let r = try resolve(ref)
+        let dir = containerDir(r.ID)
+        let lower = r.LowerDirs.joined(separator: ":")
+        var gd: [String: String] = ["UpperDir": layerDir(r.ID) + "/diff", "WorkDir": layerDir(r.ID) + "/work",
+                                    "MergedDir": mergedDir(r.ID)]
+        if !lower.isEmpty { gd["LowerDir"] = lower }
+        let mode = r.HostConfig.NetworkMode ?? "default"
+        var networks: [String: JSONValue] = [:]
+        if mode == "host" || mode == "none" {
+            networks[mode] = .object(["NetworkID": .string(""), "EndpointID": .string(""), "Gateway": .string(""),
+                                      "IPAddress": .string(""), "IPPrefixLen": .number(0), "MacAddress": .string("")])
+        }
+        var state = r.State
+        if starting.contains(r.ID) && !state.Running { state.Status = "created" }
+        return ContainerInspect(
+            Id: r.ID, Created: r.Created, Path: r.Path, Args: r.Args, State: state, Image: r.Image,
+            ResolvConfPath: dir + "/resolv.conf", HostnamePath: dir + "/hostname", HostsPath: dir + "/hosts",
+            LogPath: (r.HostConfig.LogConfig?.Type ?? "json-file") == "none" ? "" : logPath(r.ID), Name: r.Name,
+            RestartCount: r.RestartCount, HostConfig: r.HostConfig, GraphDriver: GraphDriverData(Name: "overlay2", Data: gd),
+            Config: r.Config, NetworkSettings: NetworkSettingsAPI(Networks: networks))
+    }
+
+    /// `GET /containers/json`.
+    public func list(all: Bool, limit: Int?, filters: [String: [String]]) async throws -> [ContainerSummary] {
+        let accepted: Set<String> = ["status", "name", "id", "label", "ancestor", "exited", "before", "since",
+                                     "health", "isolation", "network", "publish", "expose", "volume", "is-task"]
+        for key in filters.keys where !accepted.contains(key) {
+            throw BerthError(.invalidArgument, "invalid filter '\(key)'")
+        }
+        for s in filters["status"] ?? [] where !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(s) {
+            throw BerthError(.invalidArgument, "invalid filter 'status=\(s)'")
+        }
+        var exitedCodes: [Int] = []
+        for e in filters["exited"] ?? [] {
+            guard let n = Int(e) else { throw BerthError(.invalidArgument, "invalid filter 'exited=\(e)'") }
+            exitedCodes.append(n)
+        }
+        var ancestorIDs: Set<String> = []
+        for a in filters["ancestor"] ?? [] {
+            if let img = try? await images.imageForContainer(a) { ancestorIDs.insert(img.id.description) }
+        }
+        let showAll = all || filters["status"] != nil || filters["exited"] != nil
+        var out: [(ContainerRecord, ContainerSummary)] = []
+        for r in containers.values {
+            if !showAll && !r.State.Running { continue }
+            if let st = filters["status"], !st.contains(r.State.Status) { continue }
+            if !exitedCodes.isEmpty && (r.State.Status != "exited" || !exitedCodes.contains(r.State.ExitCode)) { continue }
+            if let ids = filters["id"], !ids.contains(where: { r.ID.hasPrefix($0) }) { continue }
+            if let ns = filters["name"], !ns.contains(where: { pattern in
+                let name = String(r.Name.dropFirst())
+                return (try? NSRegularExpression(pattern: pattern.hasPrefix("/") ? String(pattern.dropFirst()) : pattern))
+                    .map { $0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil } ?? false
+            }) { continue }
+            if let ls = filters["label"] {
+                let labels = r.Config.Labels ?? [:]
+                let ok = ls.allSatisfy { l in
+                    if let eq = l.firstIndex(of: "=") {
+                        return labels[String(l[..<eq])] == String(l[l.index(after: eq)...])
+                    }
+                    return labels[l] != nil
+                }
+                if !ok { continue }
+            }
+            if filters["ancestor"] != nil, !ancestorIDs.contains(r.Image) { continue }
+            out.append((r, summary(r)))
+        }
+        out.sort { $0.0.Created > $1.0.Created }
+        var result = out.map(\.1)
+        if let limit, limit > 0 { result = Array(result.prefix(limit)) }
+        return result
+    }
+
+    func summary(_ r: ContainerRecord) -> ContainerSummary {
+        let command = ([r.Path] + r.Args).map { $0.contains(" ") ? "\"\($0)\"" : $0 }.joined(separator: " ")
+        let created = ContainerService.unixSeconds(r.Created)
+        return ContainerSummary(
+            Id: r.ID, Names: [r.Name], Image: r.Config.Image ?? r.Image, ImageID: r.Image, Command: command,
+            Created: created, Labels: r.Config.Labels ?? [:], State: r.State.Status, Status: statusText(r),
+            NetworkMode: r.HostConfig.NetworkMode ?? "default")
+    }
+
+    /// `Up 5 seconds`, `Exited (0) 3 minutes ago`, `Created`.
+    func statusText(_ r: ContainerRecord) -> String {
+        let now = Date().timeIntervalSince1970
+        if r.State.Running {
+            let up = ContainerService.humanDuration(now - Double(ContainerService.unixSeconds(r.State.StartedAt)))
+            return r.State.Paused ? "Up \(up) (Paused)" : "Up \(up)"
+        }
+        if r.State.Status == "exited" || r.HasBeenStartedBefore {
+            let ago = ContainerService.humanDuration(now - Double(ContainerService.unixSeconds(r.State.FinishedAt)))
+            return "Exited (\(r.State.ExitCode)) \(ago) ago"
+        }
+        return "Created"
+    }
+
+    static func unixSeconds(_ s: String) -> Int64 {
+        guard let d = ISO8601DateFormatter().date(from: String(s.prefix(19)) + "Z") else { return 0 }
+        return Int64(d.timeIntervalSince1970)
+    }
+
+    /// go-units `HumanDuration`.
+    static func humanDuration(_ d: Double) -> String {
+        let s = Int(d)
+        if s < 1 { return "Less than a second" }
+        if s == 1 { return "1 second" }
+        if s < 60 { return "\(s) seconds" }
+        let m = Int(d / 60)
+        if m == 1 { return "About a minute" }
+        if m < 60 { return "\(m) minutes" }
+        let h = Int((d / 3600).rounded())
+        if h == 1 { return "About an hour" }
+        if h < 48 { return "\(h) hours" }
+        if h < 24 * 7 * 2 { return "\(h / 24) days" }
+        if h < 24 * 30 * 2 { return "\(h / 24 / 7) weeks" }
+        if h < 24 * 365 * 2 { return "\(h / 24 / 30) months" }
+        return "\(h / 24 / 365) years"
+    }
+
+    /// The log file path, TTY flag and whether the container is running (for `logs`).
+    public func logSource(_ ref: String) throws -> (id: String, path: String, tty: Bool, logDriver: String) {
+        let r = try resolve(ref)
+        return (r.ID, logPath(r.ID), r.Config.Tty == true, r.HostConfig.LogConfig?.Type ?? "json-file")
+    }
+
+    public func isRunning(_ id: String) -> Bool { containers[id]?.State.Running == true || starting.contains(id) }
+
+    /// For attach: TTY, stdin open, and stdin-once.
+    public func attachInfo(_ ref: String) throws -> (id: String, tty: Bool, openStdin: Bool) {
+        let r = try resolve(ref)
+        return (r.ID, r.Config.Tty == true, r.Config.OpenStdin == true)
+    }
+
+    public func publishAttach(_ id: String) async {
+        if let r = containers[id] { await publish("attach", r) }
+    }
+}

@@ -1,0 +1,310 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import APIModels
+import Foundation
+import Logging
+import OCI
+
+/// Containers: create, start, stop, kill, remove, wait, inspect, list, logs, attach. State lives in
+/// `<data-root>/containers/<id>/`; the rootfs is an overlay in `<data-root>/overlay2/<id>/`; the
+/// runtime bundle and the monitor's exec dir are under the exec root. Each started container has a
+/// `berth-monitor` (docs/monitor.md), so containers survive berthd restarts.
+public actor ContainerService {
+    let dataRoot: String
+    let execRoot: String
+    let images: ImageService
+    let events: EventService
+    let logger: Logger
+    let defaultRuntime: String
+    let runtimes: [String: RuntimeConfig]
+    var containers: [String: ContainerRecord] = [:]
+    var names: [String: String] = [:]  // "/name" -> id
+    /// `wait` callers: (condition, continuation) per container.
+    var waiters: [String: [(WaitCondition, CheckedContinuation<ContainerWaitResponse, Never>)]] = [:]
+    /// Attach callers waiting for the container to start: they get a connected attach socket fd.
+    var pendingAttach: [String: [CheckedContinuation<Int32, Never>]] = [:]
+    /// Exit watchers, by container id.
+    var watchers: [String: Task<Void, Never>] = [:]
+    /// Starts in progress (a second start waits for nothing: it's a 304 after it).
+    var starting: Set<String> = []
+
+    public enum WaitCondition: String, Sendable { case notRunning = "not-running", nextExit = "next-exit", removed }
+
+    public init(dataRoot: String, execRoot: String, images: ImageService, events: EventService,
+                defaultRuntime: String = DaemonConfig.stockRuntimeName, runtimes: [String: RuntimeConfig] = [:],
+                logger: Logger) {
+        self.dataRoot = dataRoot
+        self.execRoot = execRoot
+        self.images = images
+        self.events = events
+        self.logger = logger
+        self.defaultRuntime = defaultRuntime
+        self.runtimes = runtimes
+    }
+
+    // MARK: - Paths
+
+    func containerDir(_ id: String) -> String { "\(dataRoot)/containers/\(id)" }
+    func layerDir(_ id: String) -> String { "\(dataRoot)/overlay2/\(id)" }
+    func mergedDir(_ id: String) -> String { layerDir(id) + "/merged" }
+    func bundleDir(_ id: String) -> String { "\(execRoot)/containers/\(id)" }
+    /// Short: the monitor's `DIR/console.sock` must fit in a sockaddr_un.
+    func monitorDir(_ id: String) -> String { "\(execRoot)/m/\(id.prefix(16))" }
+    func logPath(_ id: String) -> String { containerDir(id) + "/\(id)-json.log" }
+
+    // MARK: - Lookup
+
+    /// Docker's `GetContainer`: full ID, name (with or without `/`), then a unique ID prefix.
+    public func resolve(_ ref: String) throws -> ContainerRecord {
+        if let c = containers[ref] { return c }
+        let name = ref.hasPrefix("/") ? ref : "/" + ref
+        if let id = names[name], let c = containers[id] { return c }
+        if !ref.isEmpty {
+            let matches = containers.keys.filter { $0.hasPrefix(ref) }
+            if matches.count == 1 { return containers[matches[0]]! }
+            if matches.count > 1 {
+                throw BerthError(.invalidArgument, "Multiple IDs found with provided prefix: \(ref)")
+            }
+        }
+        throw BerthError(.notFound, "No such container: \(ref)")
+    }
+
+    /// For the image service: containers using an image.
+    public func users(of image: Digest) -> [ImageUser] {
+        containers.values.filter { $0.Image == image.description }.map { ImageUser(containerID: $0.ID, running: $0.State.Running) }
+    }
+
+    public func counts() -> (total: Int, running: Int, paused: Int, stopped: Int) {
+        let all = containers.values
+        let running = all.filter { $0.State.Running && !$0.State.Paused }.count
+        let paused = all.filter { $0.State.Paused }.count
+        return (all.count, running, paused, all.count - running - paused)
+    }
+
+    // MARK: - Create
+
+    /// `POST /containers/create`.
+    public func create(name rawName: String?, body: ContainerCreateBody) async throws -> ContainerCreateResponse {
+        var name: String
+        if let n = rawName, !n.isEmpty {
+            guard ContainerNames.isValid(n) else {
+                throw BerthError(.invalidArgument, "Invalid container name (\(n)), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+            }
+            name = n.hasPrefix("/") ? n : "/" + n
+            if let other = names[name] {
+                throw BerthError(.conflict, "Conflict. The container name \"\(name)\" is already in use by container \"\(other)\". You have to remove (or rename) that container to be able to reuse that name.")
+            }
+        } else {
+            name = "/" + ContainerNames.random()
+            var retry = 0
+            while names[name] != nil { retry += 1; name = "/" + ContainerNames.random(retry: retry) }
+        }
+        guard let imageName = body.config.Image, !imageName.isEmpty else {
+            throw BerthError(.invalidArgument, "No image specified")
+        }
+        var host = body.hostConfig ?? ContainerHostConfig()
+        let runtimeNames = Set(runtimes.keys).union([DaemonConfig.stockRuntimeName])
+        try ContainerConfigRules.validate(host, config: body.config, cpus: ProcessInfo.processInfo.activeProcessorCount,
+                                          runtimes: runtimeNames)
+        let image = try await images.imageForContainer(imageName)
+        let config = ContainerConfigRules.merge(user: body.config, image: image.config.config)
+        guard let (path, args) = ContainerConfigRules.pathAndArgs(config) else {
+            throw BerthError(.invalidArgument, "No command specified")
+        }
+        let id = ContainerNames.newID()
+        var cfg = config
+        cfg.Image = imageName
+        if (cfg.Hostname ?? "").isEmpty {
+            if host.NetworkMode == "host" {
+                var buf = [CChar](repeating: 0, count: 256)
+                gethostname(&buf, 255)
+                cfg.Hostname = String(cString: buf)
+            } else {
+                cfg.Hostname = String(id.prefix(12))
+            }
+        }
+        if cfg.Domainname == nil { cfg.Domainname = "" }
+        if cfg.AttachStdin == nil { cfg.AttachStdin = false }
+        if cfg.AttachStdout == nil { cfg.AttachStdout = false }
+        if cfg.AttachStderr == nil { cfg.AttachStderr = false }
+        if cfg.Tty == nil { cfg.Tty = false }
+        if cfg.OpenStdin == nil { cfg.OpenStdin = false }
+        if cfg.StdinOnce == nil { cfg.StdinOnce = false }
+        if (host.NetworkMode ?? "").isEmpty { host.NetworkMode = "default" }
+        if host.RestartPolicy == nil { host.RestartPolicy = RestartPolicy(Name: "no", MaximumRetryCount: 0) }
+        if host.LogConfig == nil || (host.LogConfig?.Type ?? "").isEmpty {
+            host.LogConfig = LogConfig(Type: "json-file", Config: host.LogConfig?.Config ?? [:])
+        }
+        let runtimeName = (host.Runtime ?? "").isEmpty ? defaultRuntime : host.Runtime!
+        host.Runtime = runtimeName
+        let record = ContainerRecord(
+            ID: id, Name: name, Created: ContainerSystem.nowStamp(), Path: path, Args: args, Config: cfg,
+            HostConfig: host, Image: image.id.description, State: ContainerState(), RestartCount: 0,
+            RuntimeName: runtimeName, LowerDirs: image.lowerDirs, MonitorPid: nil, HasBeenStartedBefore: false)
+        // Reserve the name while we touch the disk (another create must not take it).
+        names[name] = id
+        do {
+            try await images.retainImage(image.id, owner: "container-\(id)")
+            try makeContainerFiles(record)
+        } catch {
+            names.removeValue(forKey: name)
+            try? CFS.removeTree(containerDir(id))
+            try? CFS.removeTree(layerDir(id))
+            try? await images.releaseImage(owner: "container-\(id)")
+            throw error
+        }
+        containers[id] = record
+        await publish("create", record)
+        return ContainerCreateResponse(Id: id, Warnings: [])
+    }
+
+    /// The container's directory and files, the overlay's upper/work dirs.
+    func makeContainerFiles(_ r: ContainerRecord) throws {
+        let dir = containerDir(r.ID)
+        try CFS.mkdirAll(dir, mode: 0o710)
+        try CFS.mkdirAll(layerDir(r.ID) + "/diff", mode: 0o755)
+        try CFS.mkdirAll(layerDir(r.ID) + "/work", mode: 0o700)
+        try CFS.mkdirAll(mergedDir(r.ID), mode: 0o755)
+        let hostname = r.Config.Hostname ?? String(r.ID.prefix(12))
+        try CFS.write(dir + "/hostname", hostname + "\n")
+        var hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+        if r.HostConfig.NetworkMode == "host", let host = try? String(contentsOfFile: "/etc/hosts", encoding: .utf8) {
+            hosts = host
+        }
+        for h in r.HostConfig.ExtraHosts ?? [] {
+            let parts = h.split(separator: ":", maxSplits: 1)
+            if parts.count == 2 { hosts += "\(parts[1])\t\(parts[0])\n" }
+        }
+        try CFS.write(dir + "/hosts", hosts)
+        var resolv = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
+        if resolv.isEmpty || (!(r.HostConfig.NetworkMode == "host") && resolv.contains("nameserver 127.")) && r.HostConfig.NetworkMode != "none" {
+            // Docker drops loopback nameservers for bridged containers; none/host keep the host's file.
+            let kept = resolv.split(separator: "\n").filter { !$0.hasPrefix("nameserver 127.") }.joined(separator: "\n")
+            resolv = kept.contains("nameserver") ? kept + "\n" : kept + "\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        }
+        if let dns = r.HostConfig.Dns, !dns.isEmpty {
+            resolv = dns.map { "nameserver \($0)\n" }.joined()
+            if let s = r.HostConfig.DnsSearch, !s.isEmpty { resolv += "search " + s.joined(separator: " ") + "\n" }
+            if let o = r.HostConfig.DnsOptions, !o.isEmpty { resolv += "options " + o.joined(separator: " ") + "\n" }
+        }
+        try CFS.write(dir + "/resolv.conf", resolv)
+        try save(r)
+    }
+
+    func save(_ r: ContainerRecord) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.withoutEscapingSlashes]
+        let dir = containerDir(r.ID)
+        try CFS.writeAtomically(dir + "/config.v2.json", Array(try enc.encode(r)))
+        try CFS.writeAtomically(dir + "/hostconfig.json", Array(try enc.encode(r.HostConfig)))
+    }
+
+    func update(_ r: ContainerRecord) {
+        containers[r.ID] = r
+        do { try save(r) } catch { logger.error("saving container \(r.ID): \(error)") }
+    }
+
+    func publish(_ action: String, _ r: ContainerRecord, extra: [String: String] = [:]) async {
+        var attrs = r.Config.Labels ?? [:]
+        attrs["image"] = r.Config.Image ?? r.Image
+        attrs["name"] = String(r.Name.dropFirst())
+        for (k, v) in extra { attrs[k] = v }
+        await events.publish(type: "container", action: action, id: r.ID, attributes: attrs)
+    }
+
+    // MARK: - Remove
+
+    /// `DELETE /containers/{id}`.
+    public func remove(_ ref: String, force: Bool, volumes: Bool) async throws {
+        var r = try resolve(ref)
+        if r.State.Running {
+            guard force else {
+                throw BerthError(.conflict, "cannot remove container \"\(r.Name)\": container is running: stop the container before removing or force remove")
+            }
+            try await kill(r.ID, signal: "KILL", manual: true)
+            _ = await waitExit(r.ID, timeoutSeconds: 10)
+            r = try resolve(r.ID)
+        }
+        await destroy(r)
+    }
+
+    func destroy(_ r: ContainerRecord) async {
+        guard containers[r.ID] != nil else { return }
+        containers.removeValue(forKey: r.ID)
+        if names[r.Name] == r.ID { names.removeValue(forKey: r.Name) }
+        watchers.removeValue(forKey: r.ID)?.cancel()
+        _ = await runtimeCommand(r, ["delete", "--force", r.ID])
+        ContainerSystem.unmount(mergedDir(r.ID))
+        try? CFS.removeTree(layerDir(r.ID))
+        try? CFS.removeTree(containerDir(r.ID))
+        try? CFS.removeTree(bundleDir(r.ID))
+        try? CFS.removeTree(monitorDir(r.ID))
+        try? await images.releaseImage(owner: "container-\(r.ID)")
+        for c in pendingAttach.removeValue(forKey: r.ID) ?? [] { c.resume(returning: -1) }
+        await publish("destroy", r)
+        for (_, c) in waiters.removeValue(forKey: r.ID) ?? [] {
+            c.resume(returning: ContainerWaitResponse(StatusCode: r.State.ExitCode))
+        }
+    }
+
+    // MARK: - Wait
+
+    /// `POST /containers/{id}/wait`. Resolve first (404 before the 200 head), then `waitResult`.
+    public func waitResult(_ id: String, condition: WaitCondition) async -> ContainerWaitResponse {
+        guard let r = containers[id] else { return ContainerWaitResponse(StatusCode: 0) }
+        if condition == .notRunning, !r.State.Running, !starting.contains(id) {
+            return ContainerWaitResponse(StatusCode: r.State.ExitCode)
+        }
+        return await withCheckedContinuation { c in waiters[id, default: []].append((condition, c)) }
+    }
+
+    /// Waits until the container is not running (or the timeout); true if it exited.
+    func waitExit(_ id: String, timeoutSeconds: Double) async -> Bool {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while Date() < deadline {
+            guard let r = containers[id], r.State.Running else { return true }
+            await checkExit(id)
+            if containers[id]?.State.Running != true { return true }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return containers[id]?.State.Running != true
+    }
+
+    func notifyExit(_ r: ContainerRecord) {
+        guard var list = waiters[r.ID] else { return }
+        list.removeAll { entry in
+            if entry.0 == .removed { return false }
+            entry.1.resume(returning: ContainerWaitResponse(StatusCode: r.State.ExitCode,
+                                                            error: r.State.Error.isEmpty ? nil : r.State.Error))
+            return true
+        }
+        waiters[r.ID] = list
+    }
+}
+
+/// File helpers for container directories.
+enum CFS {
+    static func mkdirAll(_ path: String, mode: Int = 0o755) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: mode])
+    }
+
+    static func write(_ path: String, _ text: String) throws {
+        try writeAtomically(path, Array(text.utf8))
+    }
+
+    static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
+        let tmp = path + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes)) else {
+            throw BerthError(.internalError, "cannot write \(tmp): \(String(cString: strerror(errno)))")
+        }
+        guard rename(tmp, path) == 0 else {
+            throw BerthError(.internalError, "cannot rename \(tmp): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func removeTree(_ path: String) throws {
+        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+    }
+}

@@ -1,0 +1,223 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Foundation
+import OCI
+
+/// The host side of containers: spawning the monitor and the runtime (posix_spawn, never fork),
+/// overlay mounts, the monitor's attach socket. Blocking calls run on GCD threads, not on the
+/// Swift concurrency pool.
+enum ContainerSystem {
+    struct Output: Sendable {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs a blocking body off the cooperative pool.
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { cont in
+            DispatchQueue.global().async { cont.resume(returning: body()) }
+        }
+    }
+
+    /// posix_spawn `argv` with stdin /dev/null, stdout and stderr captured; waits for exit.
+    /// stdout is read to EOF (the monitor's P2 keeps it open until it has reported).
+    static func run(_ argv: [String]) async -> Output {
+        await blocking { runSync(argv) }
+    }
+
+    static func runSync(_ argv: [String]) -> Output {
+        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        guard pipe2(&outPipe, O_CLOEXEC) == 0, pipe2(&errPipe, O_CLOEXEC) == 0 else {
+            return Output(status: -1, stdout: "", stderr: "pipe: \(String(cString: strerror(errno)))")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attr, &mask)
+        var def = sigset_t()
+        sigemptyset(&def)
+        for s in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD] { sigaddset(&def, s) }
+        posix_spawnattr_setsigdefault(&attr, &def)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let cargs = argv.map { strdup($0) } + [nil]
+        defer { for p in cargs { free(p) } }
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, argv[0], &actions, &attr, cargs, environ)
+        close(outPipe[1])
+        close(errPipe[1])
+        if rc != 0 {
+            close(outPipe[0])
+            close(errPipe[0])
+            return Output(status: -1, stdout: "", stderr: "exec \(argv[0]): \(String(cString: strerror(rc)))")
+        }
+        // Read both pipes (stderr on a helper thread so neither can fill up).
+        let errBox = ResultBox()
+        let errFD = errPipe[0]
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            errBox.bytes = readAll(errFD)
+            group.leave()
+        }
+        let out = readAll(outPipe[0])
+        group.wait()
+        close(outPipe[0])
+        close(errFD)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Output(status: code, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: errBox.bytes, as: UTF8.self))
+    }
+
+    final class ResultBox: @unchecked Sendable { var bytes: [UInt8] = [] }
+
+    static func readAll(_ fd: Int32) -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+            if n > 0 { out += buf[0..<n] } else if n < 0 && errno == EINTR { continue } else { break }
+        }
+        return out
+    }
+
+    // MARK: - Mounts
+
+    static func mountOverlay(lower: [String], upper: String, work: String, target: String) throws {
+        if isMountPoint(target) { return }
+        let data = "lowerdir=\(lower.joined(separator: ":")),upperdir=\(upper),workdir=\(work)"
+        if mount("overlay", target, "overlay", 0, data) != 0 {
+            let e = errno
+            throw BerthError(.internalError, "error mounting overlay at \(target): \(String(cString: strerror(e)))")
+        }
+    }
+
+    static func unmount(_ target: String) {
+        var tries = 0
+        while isMountPoint(target) && tries < 10 {
+            if umount2(target, 0) != 0 {
+                if errno == EBUSY { umount2(target, Int32(MNT_DETACH)) }
+                else if errno == EINVAL || errno == ENOENT { return }
+            }
+            tries += 1
+        }
+    }
+
+    /// Whether `path` is a mount point (listed in /proc/self/mountinfo).
+    static func isMountPoint(_ path: String) -> Bool {
+        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return false }
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            if f.count > 4, unescapeMountinfo(String(f[4])) == path { return true }
+        }
+        return false
+    }
+
+    static func unescapeMountinfo(_ s: String) -> String {
+        guard s.contains("\\") else { return s }
+        var out = [UInt8]()
+        let u = Array(s.utf8)
+        var i = 0
+        while i < u.count {
+            if u[i] == 92, i + 3 < u.count, let v = UInt8(String(decoding: u[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                out.append(v)
+                i += 4
+            } else {
+                out.append(u[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    // MARK: - Attach socket
+
+    /// Connects to the monitor's `SOCK_SEQPACKET` attach socket; -1 on failure.
+    static func connectAttach(_ path: String) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { return -1 }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { close(fd); return -1 }
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in
+            for (i, b) in bytes.enumerated() { p[i] = b }
+        }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if rc != 0 { close(fd); return -1 }
+        var size: Int32 = 512 * 1024
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(4))
+        return fd
+    }
+
+    /// One packet from the attach socket: (stream id, payload); nil at EOF/error.
+    static func recvPacket(_ fd: Int32) -> (UInt8, [UInt8])? {
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 65536, 0) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return nil }
+            return (buf[0], Array(buf[1..<n]))
+        }
+    }
+
+    static func sendPacket(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var off = 0
+        repeat {
+            let len = min(32768, bytes.count - off)
+            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + off, len, Int32(MSG_NOSIGNAL)) }
+            if n < 0 { if errno == EINTR { continue }; return false }
+            off += len
+        } while off < bytes.count
+        return true
+    }
+
+    /// Writes one line to the monitor's control FIFO; false when the monitor is gone.
+    static func writeControl(_ path: String, _ line: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        if fd < 0 { return false }
+        defer { close(fd) }
+        let b = Array(line.utf8)
+        return b.withUnsafeBytes { write(fd, $0.baseAddress, b.count) } == b.count
+    }
+
+    static func processAlive(_ pid: Int32) -> Bool {
+        pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)
+    }
+
+    /// The directory of the running executable (`/proc/self/exe`).
+    static func executableDirectory() -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, 4095)
+        guard n > 0 else { return "." }
+        let path = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return (path as NSString).deletingLastPathComponent
+    }
+
+    static func nowStamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return formatNanos(Int64(ts.tv_sec), Int32(ts.tv_nsec))
+    }
+
+    static func formatNanos(_ secs: Int64, _ nanos: Int32) -> String {
+        var t = time_t(secs)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1,
+                      Int(tm.tm_mday), Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec), Int(nanos))
+    }
+}
