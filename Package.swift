@@ -79,7 +79,12 @@ let package = Package(
         // Static Swift runtime + Foundation: the CLI starts in ~3 ms instead of ~9 ms (no dynamic
         // linking of libFoundation/ICU), which matters for `berth ps` latency.
         .executableTarget(name: "berth", dependencies: ["BerthCLI"],
-                          linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux]))]),
+                          linkerSettings: [.unsafeFlags([
+                              "-static-stdlib", "-Xlinker", "--start-group",
+                              "-lFoundation", "-lFoundationEssentials", "-lFoundationInternationalization", "-lCoreFoundation",
+                              "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections", "-lswiftSynchronization",
+                              "-lswiftDispatch", "-ldispatch", "-lBlocksRuntime", "-Xlinker", "--end-group",
+                          ], .when(platforms: [.linux]))]),
         // berth's OCI runtime CLI (runc-compatible).
         .executableTarget(name: "berth-runtime", dependencies: [
             "Runtime", "OCI",

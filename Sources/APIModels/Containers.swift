@@ -330,3 +330,75 @@ public struct ContainerSummary: Codable, Sendable {
         self.Mounts = []
     }
 }
+
+/// `POST /containers/{id}/exec` body.
+public struct ExecCreateBody: Codable, Sendable {
+    public var AttachStdin: Bool?
+    public var AttachStdout: Bool?
+    public var AttachStderr: Bool?
+    public var ConsoleSize: [Int]?
+    public var DetachKeys: String?
+    public var Tty: Bool?
+    public var Env: [String]?
+    public var Cmd: [String]?
+    public var Privileged: Bool?
+    public var User: String?
+    public var WorkingDir: String?
+    public init() {}
+}
+
+/// `POST /exec/{id}/start` body.
+public struct ExecStartBody: Codable, Sendable {
+    public var Detach: Bool?
+    public var Tty: Bool?
+    public var ConsoleSize: [Int]?
+    public init() {}
+}
+
+public struct IDResponse: Codable, Sendable {
+    public var Id: String
+    public init(Id: String) { self.Id = Id }
+}
+
+/// `GET /exec/{id}/json`.
+public struct ExecInspect: Codable, Sendable {
+    public struct ProcessConfig: Codable, Sendable {
+        public var arguments: [String]
+        public var entrypoint: String
+        public var privileged: Bool
+        public var tty: Bool
+        public var user: String
+        public init(arguments: [String], entrypoint: String, privileged: Bool, tty: Bool, user: String) {
+            self.arguments = arguments
+            self.entrypoint = entrypoint
+            self.privileged = privileged
+            self.tty = tty
+            self.user = user
+        }
+    }
+    public var CanRemove: Bool
+    public var ContainerID: String
+    public var DetachKeys: String
+    public var ExitCode: Int?
+    public var ID: String
+    public var OpenStderr: Bool
+    public var OpenStdin: Bool
+    public var OpenStdout: Bool
+    public var ProcessConfig: ProcessConfig
+    public var Running: Bool
+    public var Pid: Int
+    public init(ContainerID: String, ExitCode: Int?, ID: String, OpenStderr: Bool, OpenStdin: Bool, OpenStdout: Bool,
+                ProcessConfig: ProcessConfig, Running: Bool, Pid: Int) {
+        self.CanRemove = false
+        self.ContainerID = ContainerID
+        self.DetachKeys = ""
+        self.ExitCode = ExitCode
+        self.ID = ID
+        self.OpenStderr = OpenStderr
+        self.OpenStdin = OpenStdin
+        self.OpenStdout = OpenStdout
+        self.ProcessConfig = ProcessConfig
+        self.Running = Running
+        self.Pid = Pid
+    }
+}

@@ -89,6 +89,9 @@ public enum BerthCLI {
         ctx.options.tlsCACert = f.optionalString("tlscacert")
         ctx.options.tlsCert = f.optionalString("tlscert")
         ctx.options.tlsKey = f.optionalString("tlskey")
+        if let l = ctx.options.logLevel, !["trace", "debug", "info", "warn", "warning", "error", "fatal", "panic"].contains(l.lowercased()) {
+            throw CLIError("Unable to parse logging level: \(l)")
+        }
         if let c = ctx.options.context, !c.isEmpty, c != "default" {
             throw CLIError("Failed to initialize: context \"\(c)\" does not exist")
         }

@@ -95,8 +95,9 @@ static int make_file(const char *path) {
 }
 
 static unsigned long locked_flags(const char *path) {
-    struct statvfs st;
-    if (statvfs(path, &st) != 0) return 0;
+    // statfs, not statvfs: glibc's statvfs may fall back to parsing /proc/mounts (malloc, stdio).
+    struct statfs st;
+    if (statfs(path, &st) != 0) return 0;
     unsigned long f = 0;
     if (st.f_flag & ST_NOSUID) f |= MS_NOSUID;
     if (st.f_flag & ST_NODEV) f |= MS_NODEV;

@@ -44,6 +44,13 @@ static void sb_err(struct berth_sb *s, int e) {
         s->buf[start] = (char)(s->buf[start] + 32);
 }
 
+// glibc's setuid family broadcasts the change to every thread it knows of and waits for them; in a
+// child forked from a multithreaded process those threads do not exist, so use the raw syscalls
+// (which act on the calling thread, the only one here).
+static int sys_setresuid(uid_t u) { return (int)syscall(SYS_setresuid, u, u, u); }
+static int sys_setresgid(gid_t g) { return (int)syscall(SYS_setresgid, g, g, g); }
+static int sys_setgroups(size_t n, const gid_t *g) { return (int)syscall(SYS_setgroups, n, g); }
+
 static pid_t raw_fork(unsigned long flags) {
     return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
 }
@@ -163,10 +170,10 @@ static void apply_user_and_caps(const struct berth_config *cfg) {
                 berth_die(cfg, errno, "drop bounding capability");
         if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) berth_die(cfg, errno, "keep capabilities");
     }
-    if (cfg->set_groups && setgroups((size_t)cfg->ngroups, (const gid_t *)cfg->groups) != 0)
+    if (cfg->set_groups && sys_setgroups((size_t)cfg->ngroups, (const gid_t *)cfg->groups) != 0)
         berth_die(cfg, errno, "setgroups");
-    if (setresgid(cfg->gid, cfg->gid, cfg->gid) != 0) berth_die(cfg, errno, "setgid");
-    if (setresuid(cfg->uid, cfg->uid, cfg->uid) != 0) berth_die(cfg, errno, "setuid");
+    if (sys_setresgid(cfg->gid) != 0) berth_die(cfg, errno, "setgid");
+    if (sys_setresuid(cfg->uid) != 0) berth_die(cfg, errno, "setuid");
     if (cfg->caps_set) {
         prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
         struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
@@ -327,8 +334,8 @@ __attribute__((noreturn)) static void stage1(const struct berth_config *cfg) {
         in_userns = 1;
     }
     if (in_userns) {
-        if (setresgid(0, 0, 0) != 0) berth_die(cfg, errno, "setgid in user namespace");
-        if (setresuid(0, 0, 0) != 0) berth_die(cfg, errno, "setuid in user namespace");
+        if (sys_setresgid(0) != 0) berth_die(cfg, errno, "setgid in user namespace");
+        if (sys_setresuid(0) != 0) berth_die(cfg, errno, "setuid in user namespace");
     }
     // Join the others; the mount namespace last (it changes our root and cwd).
     for (int pass = 0; pass < 2; pass++) {

@@ -78,7 +78,9 @@ extension ContainerService {
     }
 
     func summary(_ r: ContainerRecord) -> ContainerSummary {
-        let command = ([r.Path] + r.Args).map { $0.contains(" ") ? "\"\($0)\"" : $0 }.joined(separator: " ")
+        // moby's list: args with a space are single-quoted, the path is not.
+        let command = r.Args.isEmpty ? r.Path
+            : r.Path + " " + r.Args.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
         let created = ContainerService.unixSeconds(r.Created)
         return ContainerSummary(
             Id: r.ID, Names: [r.Name], Image: r.Config.Image ?? r.Image, ImageID: r.Image, Command: command,

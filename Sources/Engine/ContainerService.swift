@@ -28,6 +28,8 @@ public actor ContainerService {
     var watchers: [String: Task<Void, Never>] = [:]
     /// Starts in progress (a second start waits for nothing: it's a 304 after it).
     var starting: Set<String> = []
+    /// Exec instances (not persisted, as in dockerd).
+    var execs: [String: ExecRecord] = [:]
 
     public enum WaitCondition: String, Sendable { case notRunning = "not-running", nextExit = "next-exit", removed }
 
@@ -119,7 +121,7 @@ public actor ContainerService {
             if host.NetworkMode == "host" {
                 var buf = [CChar](repeating: 0, count: 256)
                 gethostname(&buf, 255)
-                cfg.Hostname = String(cString: buf)
+                cfg.Hostname = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             } else {
                 cfg.Hostname = String(id.prefix(12))
             }

@@ -28,9 +28,80 @@ enum ContainerSystem {
         await blocking { runSync(argv) }
     }
 
+    /// A spawned process with its stdout readable line by line (for the monitor's sync messages
+    /// with `--attach-wait`); stderr goes to /dev/null.
+    final class LineProcess: @unchecked Sendable {
+        let pid: pid_t
+        let fd: Int32
+        private var buffer: [UInt8] = []
+
+        init?(_ argv: [String]) {
+            var pair: [Int32] = [-1, -1]
+            let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+            guard socketpair(AF_UNIX, kind, 0, &pair) == 0 else { return nil }
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_adddup2(&actions, pair[1], 1)
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+            var attr = posix_spawnattr_t()
+            posix_spawnattr_init(&attr)
+            defer { posix_spawnattr_destroy(&attr) }
+            var mask = sigset_t()
+            sigemptyset(&mask)
+            posix_spawnattr_setsigmask(&attr, &mask)
+            var def = sigset_t()
+            sigemptyset(&def)
+            for s in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD] { sigaddset(&def, s) }
+            posix_spawnattr_setsigdefault(&attr, &def)
+            posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+            let cargs = argv.map { strdup($0) } + [nil]
+            defer { for p in cargs { free(p) } }
+            var pid: pid_t = 0
+            let rc = posix_spawnp(&pid, argv[0], &actions, &attr, cargs, environ)
+            close(pair[1])
+            if rc != 0 { close(pair[0]); return nil }
+            self.pid = pid
+            self.fd = pair[0]
+        }
+
+        /// The next line (without `\n`); nil at EOF.
+        func readLine() -> String? {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                if let nl = buffer.firstIndex(of: 0x0A) {
+                    let line = String(decoding: buffer[..<nl], as: UTF8.self)
+                    buffer.removeSubrange(...nl)
+                    return line
+                }
+                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 {
+                    if buffer.isEmpty { return nil }
+                    let line = String(decoding: buffer, as: UTF8.self)
+                    buffer = []
+                    return line
+                }
+                buffer += chunk[0..<n]
+            }
+        }
+
+        /// Reads to EOF, closes, reaps; the exit status.
+        func finish() -> Int32 {
+            while readLine() != nil {}
+            close(fd)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        }
+    }
+
     static func runSync(_ argv: [String]) -> Output {
         var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
-        guard pipe2(&outPipe, O_CLOEXEC) == 0, pipe2(&errPipe, O_CLOEXEC) == 0 else {
+        // Socket pairs: created close-on-exec atomically (pipe2 is not visible from Swift).
+        let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        guard socketpair(AF_UNIX, kind, 0, &outPipe) == 0, socketpair(AF_UNIX, kind, 0, &errPipe) == 0 else {
             return Output(status: -1, stdout: "", stderr: "pipe: \(String(cString: strerror(errno)))")
         }
         var actions = posix_spawn_file_actions_t()

@@ -398,7 +398,7 @@ public struct RegistrySettings: Sendable {
     }
 
     public static let defaultMaxConcurrentDownloads = 3
-    public static let defaultKeepLayerBlobs = true
+    public static let defaultKeepLayerBlobs = false
 }
 
 extension RFC3339.Stamp {

@@ -57,7 +57,11 @@ final class ChunkPipe: @unchecked Sendable {
     /// Next chunk, blocking; nil at the end of a complete stream; throws the producer's error.
     func receive() throws -> ByteBuffer? {
         cond.lock()
-        while chunks.isEmpty && !closed { cond.wait() }
+        while chunks.isEmpty && !closed && consumerError == nil { cond.wait() }
+        if let consumerError {
+            cond.unlock()
+            throw consumerError
+        }
         if let producerError {
             cond.unlock()
             throw producerError
@@ -86,6 +90,7 @@ final class ChunkPipe: @unchecked Sendable {
         buffered = 0
         let w = waitingProducer
         waitingProducer = nil
+        cond.broadcast()
         cond.unlock()
         w?.resume(throwing: error)
     }
@@ -94,6 +99,88 @@ final class ChunkPipe: @unchecked Sendable {
         cond.lock()
         defer { cond.unlock() }
         return taken
+    }
+}
+
+/// Raw tar blocks passed from the inflating thread to the untarring thread of one layer: a fixed set
+/// of buffers circulates (free → filled → handed to libarchive → free), so nothing is allocated or
+/// copied per block.
+final class BlockRing: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var free: [UnsafeMutableRawBufferPointer]
+    private var full: [(UnsafeMutableRawBufferPointer, Int)] = []
+    private var head = 0
+    private var producerDone = false
+    private var producerError: (any Error)?
+    private var cancelled = false
+    private let all: [UnsafeMutableRawBufferPointer]
+
+    init(count: Int, size: Int) {
+        all = (0..<max(count, 2)).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64) }
+        free = all
+    }
+
+    deinit {
+        for b in all { b.deallocate() }
+    }
+
+    /// Producer: a buffer to fill; nil once the consumer cancelled.
+    func takeFree() -> UnsafeMutableRawBufferPointer? {
+        cond.lock()
+        defer { cond.unlock() }
+        while free.isEmpty && !cancelled { cond.wait() }
+        return cancelled ? nil : free.removeLast()
+    }
+
+    /// Producer: a filled buffer (`count` > 0).
+    func putFull(_ buf: UnsafeMutableRawBufferPointer, _ count: Int) {
+        cond.lock()
+        full.append((buf, count))
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Producer: no more blocks (`error` nil: the stream ended normally).
+    func finish(_ error: (any Error)?) {
+        cond.lock()
+        producerDone = true
+        producerError = error
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Consumer: the next filled block, nil at the end; throws the producer's error.
+    func takeFull() throws -> (UnsafeMutableRawBufferPointer, Int)? {
+        cond.lock()
+        defer { cond.unlock() }
+        while head == full.count && !producerDone { cond.wait() }
+        if head < full.count {
+            let b = full[head]
+            head += 1
+            if head == full.count {
+                full.removeAll(keepingCapacity: true)
+                head = 0
+            }
+            return b
+        }
+        if let producerError { throw producerError }
+        return nil
+    }
+
+    /// Consumer: a block libarchive no longer needs.
+    func giveBack(_ buf: UnsafeMutableRawBufferPointer) {
+        cond.lock()
+        free.append(buf)
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Consumer: stop the producer.
+    func cancel() {
+        cond.lock()
+        cancelled = true
+        cond.broadcast()
+        cond.unlock()
     }
 }
 

@@ -72,7 +72,10 @@ public final class LayerExtraction: Sendable {
         let pipe = x.pipe
         let done = x.done
         let thread = Thread {
-            let r = Result { try LayerExtraction.run(into: directory, options: options, next: { try pipe.receive() }) }
+            let r = Result {
+                try LayerExtraction.run(into: directory, options: options, pipelined: true,
+                                        stopInput: { pipe.fail($0) }, next: { try pipe.receive() })
+            }
             if case .failure(let e) = r { pipe.fail(e) }
             done.complete(r)
         }
@@ -121,35 +124,60 @@ public final class LayerExtraction: Sendable {
         })
     }
 
-    /// The extraction itself (on the calling thread).
-    static func run(into directory: String, options: LayerExtractionOptions, next: @escaping () throws -> ByteBuffer?) throws -> LayerExtractionResult {
-        let source = try TarStreamSource(compression: options.compression, outputSize: options.blockSize,
+    /// The extraction itself. With `pipelined`, inflating and hashing run on a second thread feeding
+    /// raw tar blocks through a ``BlockRing`` to this one, which parses and writes; otherwise both happen
+    /// here. `stopInput` wakes the input side if the extraction fails while it waits for data.
+    static func run(into directory: String, options: LayerExtractionOptions, pipelined: Bool = false,
+                    stopInput: @escaping @Sendable (any Error) -> Void = { _ in },
+                    next: @escaping () throws -> ByteBuffer?) throws -> LayerExtractionResult {
+        let source = try TarStreamSource(compression: options.compression, outputSize: pipelined ? 4096 : options.blockSize,
                                          hashBlob: options.expectedBlobDigest != nil, tee: options.tee, nextChunk: next)
-        guard let reader = archive_read_new() else { throw BerthError(.internalError, "libarchive: cannot allocate a reader") }
-        defer { archive_read_free(reader) }
-        archive_read_support_format_tar(reader)
-        archive_read_support_format_empty(reader)
-        let ctx = Unmanaged.passUnretained(source).toOpaque()
-        let opened = archive_read_open(reader, ctx, nil, { _, ctx, buffer in
-            let source = Unmanaged<TarStreamSource>.fromOpaque(ctx!).takeUnretainedValue()
-            do {
-                guard let block = try source.nextBlock() else { return 0 }
-                buffer?.pointee = block.baseAddress
-                return block.count
-            } catch {
-                source.error = error
-                return -1
-            }
-        }, nil)
         let applier: TarApplier
-        do {
-            guard opened == ARCHIVE_OK else { throw TarApplier.archiveError(reader, "reading layer") }
-            applier = try TarApplier(root: directory)
-            try applier.apply(from: reader)
-            // Whatever follows the end-of-archive blocks is still part of the diffID.
-            while try source.nextBlock() != nil {}
-        } catch {
-            throw source.error ?? error
+        if pipelined {
+            let ring = BlockRing(count: 4, size: options.blockSize)
+            let producerDone = DispatchSemaphore(value: 0)
+            let box = UncheckedBox(source)
+            let producer = Thread {
+                let source = box.value
+                do {
+                    while let buf = ring.takeFree() {
+                        let n = try source.fill(buf)
+                        if n == 0 {
+                            ring.giveBack(buf)
+                            break
+                        }
+                        ring.putFull(buf, n)
+                    }
+                    ring.finish(nil)
+                } catch {
+                    ring.finish(error)
+                }
+                producerDone.signal()
+            }
+            producer.name = "berth-inflate"
+            producer.stackSize = 1 << 20
+            producer.start()
+            var current: UnsafeMutableRawBufferPointer?
+            let reader = BlockReader {
+                if let c = current {
+                    ring.giveBack(c)
+                    current = nil
+                }
+                guard let (buf, n) = try ring.takeFull() else { return nil }
+                current = buf
+                return UnsafeRawBufferPointer(start: buf.baseAddress, count: n)
+            }
+            do {
+                applier = try untar(into: directory, reader)
+                producerDone.wait()
+            } catch {
+                ring.cancel()
+                stopInput(error)
+                producerDone.wait()
+                throw error
+            }
+        } else {
+            applier = try untar(into: directory, BlockReader { try source.nextBlock() })
         }
         let diffID = source.diffID()
         if let expected = options.expectedDiffID, expected != diffID {
@@ -163,4 +191,47 @@ public final class LayerExtraction: Sendable {
                                      rawBytes: source.rawBytes, entries: applier.entryCount, blobDigest: blobDigest,
                                      warnings: applier.warnings)
     }
+
+    /// Reads the tar from `reader` with libarchive and applies it; then reads `reader` to its end
+    /// (whatever follows the end-of-archive blocks is still part of the diffID).
+    private static func untar(into directory: String, _ reader: BlockReader) throws -> TarApplier {
+        guard let a = archive_read_new() else { throw BerthError(.internalError, "libarchive: cannot allocate a reader") }
+        defer { archive_read_free(a) }
+        archive_read_support_format_tar(a)
+        archive_read_support_format_empty(a)
+        let ctx = Unmanaged.passUnretained(reader).toOpaque()
+        let opened = archive_read_open(a, ctx, nil, { _, ctx, buffer in
+            let reader = Unmanaged<BlockReader>.fromOpaque(ctx!).takeUnretainedValue()
+            do {
+                guard let block = try reader.next() else { return 0 }
+                buffer?.pointee = block.baseAddress
+                return block.count
+            } catch {
+                reader.error = error
+                return -1
+            }
+        }, nil)
+        do {
+            guard opened == ARCHIVE_OK else { throw TarApplier.archiveError(a, "reading layer") }
+            let applier = try TarApplier(root: directory)
+            try applier.apply(from: a)
+            while try reader.next() != nil {}
+            return applier
+        } catch {
+            throw reader.error ?? error
+        }
+    }
+}
+
+/// libarchive's read callback context: where raw tar blocks come from, and the first error seen.
+final class BlockReader {
+    let next: () throws -> UnsafeRawBufferPointer?
+    var error: (any Error)?
+    init(_ next: @escaping () throws -> UnsafeRawBufferPointer?) { self.next = next }
+}
+
+/// Hands a non-Sendable value to exactly one other thread.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

@@ -37,7 +37,7 @@ final class TarStreamSource {
         self.nextChunk = nextChunk
         self.tee = tee
         self.blobHasher = hashBlob ? DigestHasher() : nil
-        self.out = UnsafeMutableRawBufferPointer.allocate(byteCount: max(outputSize, 64 << 10), alignment: 64)
+        self.out = UnsafeMutableRawBufferPointer.allocate(byteCount: max(outputSize, 4096), alignment: 64)
         switch compression {
         case .gzip:
             let state = UnsafeMutablePointer<inflate_state>.allocate(capacity: 1)
@@ -83,20 +83,26 @@ final class TarStreamSource {
 
     /// The next block of raw tar bytes (valid until the next call), or nil at the end.
     func nextBlock() throws -> UnsafeRawBufferPointer? {
-        let produced: Int
-        switch compression {
-        case .none: produced = try nextPlain()
-        case .gzip: produced = try nextGzip()
-        case .zstd: produced = try nextZstd()
-        }
-        guard produced > 0 else { return nil }
-        let block = UnsafeRawBufferPointer(start: out.baseAddress, count: produced)
-        diffHasher.update(block)
-        rawBytes += Int64(produced)
-        return block
+        let produced = try fill(out)
+        return produced > 0 ? UnsafeRawBufferPointer(start: out.baseAddress, count: produced) : nil
     }
 
-    private func nextPlain() throws -> Int {
+    /// Fills `out` with the next raw tar bytes (hashed); returns how many, 0 at the end.
+    func fill(_ out: UnsafeMutableRawBufferPointer) throws -> Int {
+        let produced: Int
+        switch compression {
+        case .none: produced = try nextPlain(out)
+        case .gzip: produced = try nextGzip(out)
+        case .zstd: produced = try nextZstd(out)
+        }
+        if produced > 0 {
+            diffHasher.update(UnsafeRawBufferPointer(start: out.baseAddress, count: produced))
+            rawBytes += Int64(produced)
+        }
+        return produced
+    }
+
+    private func nextPlain(_ out: UnsafeMutableRawBufferPointer) throws -> Int {
         guard try fillInput() else { return 0 }
         let n = min(input!.readableBytes, out.count)
         input!.withUnsafeReadableBytes { raw in
@@ -106,7 +112,7 @@ final class TarStreamSource {
         return n
     }
 
-    private func nextGzip() throws -> Int {
+    private func nextGzip(_ out: UnsafeMutableRawBufferPointer) throws -> Int {
         let state = isal!
         while true {
             guard try fillInput() else {
@@ -155,7 +161,7 @@ final class TarStreamSource {
         }
     }
 
-    private func nextZstd() throws -> Int {
+    private func nextZstd(_ out: UnsafeMutableRawBufferPointer) throws -> Int {
         let ds = zstd!
         while true {
             let haveInput = try fillInput()

@@ -24,14 +24,19 @@ struct SuperviseBench: AsyncParsableCommand {
         spec.process?.args = ["sleep", "600"]
         let prefix = "sup\(getpid())-"
         // Warm up (first container pays one-time costs: code pages, caches).
-        var opts = CreateOptions(spec: spec)
-        opts.stdio = [-1, -1, -1]
-        let warm = try await rt.run(id: prefix + "warm", bundle: bundle, options: opts)
+        func options(_ id: String) -> CreateOptions {
+            var s = spec
+            s.linux?.cgroupsPath = "/berth-bench/" + id
+            var o = CreateOptions(spec: s)
+            o.stdio = [-1, -1, -1]
+            return o
+        }
+        let warm = try await rt.run(id: prefix + "warm", bundle: bundle, options: options(prefix + "warm"))
         let warmWait = Task { try await rt.wait(pid: warm.pid) }
         let before = Self.rssKB()
         var waits: [Task<Int32, any Error>] = []
         for i in 0..<count {
-            let st = try await rt.run(id: prefix + String(i), bundle: bundle, options: opts)
+            let st = try await rt.run(id: prefix + String(i), bundle: bundle, options: options(prefix + String(i)))
             waits.append(Task { try await rt.wait(pid: st.pid) })
         }
         try await Task.sleep(nanoseconds: 300_000_000)

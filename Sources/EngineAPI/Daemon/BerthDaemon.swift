@@ -82,8 +82,13 @@ public enum BerthDaemon {
             images = try await ImageService(root: config.dataRoot, registry: registrySettings(config), events: events,
                                             logger: logger)
             let system = try SystemService(config: config)
+            let containers = ContainerService(dataRoot: config.dataRoot, execRoot: config.execRoot, images: images,
+                                              events: events, defaultRuntime: config.defaultRuntime,
+                                              runtimes: config.runtimes, logger: logger)
+            await containers.restore()
+            await images.setImageUsers { [containers] id in await containers.users(of: id) }
             let services = APIServices(images: images, events: events, system: system, config: config,
-                                       warnings: plan.warnings)
+                                       warnings: plan.warnings, containers: containers)
             server = APIServer(router: APIRoutes.router(services), group: group, logger: logger)
             do {
                 for entry in plan.entries { try await server.listen(entry.address, tls: entry.tls) }

@@ -14,7 +14,9 @@ extension APIRoutes {
     /// `GET /events?since=&until=&filters=`: past events from `since`, then live ones; with `until` in
     /// the past only the past ones, with `until` in the future the stream ends then. Each event is one
     /// JSON document, flushed at once.
-    public static func events(_ s: APIServices) -> [Route] {
+    public static func events(_ s: APIServices) -> [Route] { events(s.events) }
+
+    static func events(_ events: EventService) -> [Route] {
         [
             Route(.GET, "/events") { req in
                 let sinceRaw = req.query["since"] ?? "", untilRaw = req.query["until"] ?? ""
@@ -28,7 +30,7 @@ extension APIRoutes {
                 try filters.validate(accepted: eventFilterKeys)
                 return .jsonStream { stream in
                     try await stream.start()
-                    try await streamEvents(s.events, stream: stream, since: since, until: until, filters: filters)
+                    try await streamEvents(events, stream: stream, since: since, until: until, filters: filters)
                 }
             },
         ]

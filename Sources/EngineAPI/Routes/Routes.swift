@@ -9,9 +9,12 @@ public struct APIServices: Sendable {
     public let config: DaemonConfig
     /// Shown by `/info` (`Warnings`), e.g. an unencrypted TCP listener.
     public let warnings: [String]
+    /// Containers (nil in tests that only need images/system).
+    public let containers: ContainerService?
 
     public init(images: ImageService, events: EventService, system: SystemService, config: DaemonConfig,
-                warnings: [String] = []) {
+                warnings: [String] = [], containers: ContainerService? = nil) {
+        self.containers = containers
         self.images = images
         self.events = events
         self.system = system
@@ -26,7 +29,7 @@ public struct APIServices: Sendable {
 /// name that may contain slashes; the first matching (method, pattern) wins.
 public enum APIRoutes {
     public static func all(_ services: APIServices) -> [Route] {
-        system(services) + events(services) + images(services)
+        system(services) + events(services) + images(services) + containers(services) + execs(services)
     }
 
     public static func router(_ services: APIServices) -> Router { Router(all(services)) }
