@@ -99,12 +99,12 @@ static unsigned long locked_flags(const char *path) {
     struct statfs st;
     if (statfs(path, &st) != 0) return 0;
     unsigned long f = 0;
-    if (st.f_flag & ST_NOSUID) f |= MS_NOSUID;
-    if (st.f_flag & ST_NODEV) f |= MS_NODEV;
-    if (st.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
-    if (st.f_flag & ST_NOATIME) f |= MS_NOATIME;
-    if (st.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
-    if (st.f_flag & ST_RELATIME) f |= MS_RELATIME;
+    if (st.f_flags & ST_NOSUID) f |= MS_NOSUID;
+    if (st.f_flags & ST_NODEV) f |= MS_NODEV;
+    if (st.f_flags & ST_NOEXEC) f |= MS_NOEXEC;
+    if (st.f_flags & ST_NOATIME) f |= MS_NOATIME;
+    if (st.f_flags & ST_NODIRATIME) f |= MS_NODIRATIME;
+    if (st.f_flags & ST_RELATIME) f |= MS_RELATIME;
     return f;
 }
 

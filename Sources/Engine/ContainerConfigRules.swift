@@ -153,15 +153,32 @@ public enum ContainerConfigRules {
         return out
     }
 
+    /// Every capability the daemon itself has (its bounding set), as moby's `caps.GetAllCapabilities`:
+    /// a privileged container cannot get more than that.
+    static let allCapabilities: [String] = {
+        var bnd: UInt64 = ~0
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapBnd:") }),
+           let v = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) {
+            bnd = v
+        }
+        var last = 63
+        if let s = try? String(contentsOfFile: "/proc/sys/kernel/cap_last_cap", encoding: .utf8),
+           let n = Int(s.trimmingCharacters(in: .whitespacesAndNewlines)) { last = n }
+        return Capabilities.names.enumerated().compactMap { i, name in
+            !name.isEmpty && i <= last && i < 64 && bnd & (1 << UInt64(i)) != 0 ? name : nil
+        }
+    }()
+
     /// Capabilities after Privileged/CapAdd/CapDrop (moby's `caps.TweakCapabilities`).
     public static func capabilities(privileged: Bool, add: [String]?, drop: [String]?) -> [String] {
-        if privileged { return Capabilities.names.filter { !$0.isEmpty } }
+        if privileged { return allCapabilities }
         let addN = (add ?? []).map { $0.uppercased() == "ALL" ? "ALL" : normalizeCap($0) }
         let dropN = (drop ?? []).map { $0.uppercased() == "ALL" ? "ALL" : normalizeCap($0) }
         var caps: [String] = dropN.contains("ALL") ? [] : Capabilities.dockerDefault
         caps.removeAll { dropN.contains($0) }
         if addN.contains("ALL") {
-            caps = Capabilities.names.filter { !$0.isEmpty && !dropN.contains($0) }
+            caps = allCapabilities.filter { !dropN.contains($0) }
         } else {
             for c in addN where !caps.contains(c) { caps.append(c) }
         }

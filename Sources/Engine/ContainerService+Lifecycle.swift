@@ -70,6 +70,7 @@ extension ContainerService {
                 if cur.State.Status == "created" && cur.HasBeenStartedBefore { cur.State.Status = "exited" }
                 update(cur)
                 notifyExit(cur)
+                if cur.HostConfig.AutoRemove == true { await destroy(cur) }
             }
             throw error
         }
@@ -151,6 +152,10 @@ extension ContainerService {
         r.HasBeenStartedBefore = true
         r.ManualStop = false
         update(r)
+        // A new network namespace gets its loopback up (runc does this itself; not every runtime does).
+        if r.HostConfig.NetworkMode != "host" {
+            _ = await ContainerSystem.run(["nsenter", "--net=/proc/\(pid)/ns/net", "ip", "link", "set", "lo", "up"])
+        }
         // Attach clients waiting for this start.
         for c in pendingAttach.removeValue(forKey: id) ?? [] {
             c.resume(returning: ContainerSystem.connectAttach(mdir + "/attach"))

@@ -85,7 +85,14 @@ extension ContainerRuntime {
         let st: StoredState
         do {
             st = try store.load(id)
-        } catch let e as BerthError where e.code == .dataCorrupted {
+        } catch let e as BerthError where e.code == .dataCorrupted || (e.code == .notFound && force && access(store.dir(id), F_OK) == 0) {
+            // Left half-made by a creator that was killed: remove what can be found.
+            if let spec = try? loadSpec(id: id), let layout = try? CgroupLayout.detect(system),
+               let path = try? CgroupManager.normalize(cgroupsPath: spec.linux?.cgroupsPath, id: id) {
+                let cg = CgroupManager(sys: system, layout: layout, path: path)
+                for p in cg.processes() { Glibc.kill(p, SIGKILL) }
+                try? cg.destroy()
+            }
             FileIO.removeAll(store.dir(id))
             return
         }

@@ -36,15 +36,27 @@ enum HookRunner {
         let argv = args.map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        // The hook gets default signal handling (the runtime itself may ignore SIGPIPE).
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, hook.path, &actions, nil, argv, envp)
+        let rc = posix_spawn(&pid, hook.path, &actions, &attr, argv, envp)
         close(inPipe[0])
         close(outPipe[1])
         guard rc == 0 else {
             close(inPipe[1]); close(outPipe[0])
             throw BerthError(.internalError, "fork/exec \(hook.path): \(FileIO.errorString(rc))")
         }
+        // A hook that does not read its stdin must not take the runtime down with SIGPIPE.
+        let previous = signal(SIGPIPE, SIG_IGN)
         _ = input.withUnsafeBytes { write(inPipe[1], $0.baseAddress, $0.count) }
+        signal(SIGPIPE, previous)
         close(inPipe[1])
         var output: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 4096)

@@ -78,6 +78,24 @@ extension APIRoutes {
                 return .status(.ok)
             },
             Route(.GET, "/containers/{id}/logs") { req in try await logs(req, try svc()) },
+            Route(.POST, "/containers/{id}/pause") { req in
+                try await svc().pause(req.param("id"))
+                return .status(.noContent)
+            },
+            Route(.POST, "/containers/{id}/unpause") { req in
+                try await svc().unpause(req.param("id"))
+                return .status(.noContent)
+            },
+            Route(.POST, "/containers/{id}/rename") { req in
+                try await svc().rename(req.param("id"), to: req.query["name"] ?? "")
+                return .status(.noContent)
+            },
+            Route(.GET, "/containers/{id}/top") { req in
+                try .json(try await svc().top(req.param("id"), psArgs: req.query["ps_args"]))
+            },
+            Route(.POST, "/containers/prune") { req in
+                try .json(try await svc().prune(filters: try req.query.filters().dictionary))
+            },
             Route(.POST, "/containers/{id}/attach") { req in try await attach(req, try svc()) },
         ]
     }

@@ -13,7 +13,9 @@ extension APIRoutes {
             Route(.GET, "/info") { _ in
                 let images = await s.images.imageCount()
                 let listeners = await s.events.listenerCount
-                return try .json(s.system.info(images: images, eventListeners: listeners, warnings: s.warnings))
+                let n = await s.containers?.counts()
+                return try .json(s.system.info(images: images, containers: .init(running: n?.running ?? 0, paused: n?.paused ?? 0, stopped: n?.stopped ?? 0),
+                                               eventListeners: listeners, warnings: s.warnings))
             },
             Route(.GET, "/system/df") { req in
                 try validateDiskUsageTypes(req.query.all("type"))
