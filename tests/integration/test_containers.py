@@ -204,3 +204,39 @@ def test_logs_options(berthd, busybox, uniq):
         assert ps.out.startswith("Exited (0)")
     finally:
         run(berthd, "rm", name)
+
+
+def test_host_config_flags(berthd, busybox, uniq):
+    r = run(berthd, "run", "--rm", *rt_args(), "--read-only", "-m", "64m", "--pids-limit", "20",
+            "--ulimit", "nofile=123:456", "--cap-drop", "CHOWN", "--security-opt", "no-new-privileges", busybox,
+            "sh", "-c", "touch /x 2>/dev/null || echo ro; ulimit -n; "
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; "
+            "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; "
+            "grep NoNewPrivs /proc/self/status; ip link show lo | head -1").check()
+    lines = r.out.splitlines()
+    assert lines[:4] == ["ro", "123", str(64 << 20), "20"], r.out
+    assert lines[4].split() == ["NoNewPrivs:", "1"]
+    assert "UP" in lines[5]  # --network none (the default): own netns, loopback up
+    r = run(berthd, "run", "--rm", *rt_args(), "--privileged", busybox, "true")
+    assert r.rc == 0, r
+    host = run(berthd, "run", "--rm", *rt_args(), "--network", "host", busybox, "hostname").check()
+    assert host.out.strip() == os.uname().nodename
+
+
+def test_pause_top_rename_prune(berthd, busybox, uniq):
+    name = f"ptr-{uniq}"
+    run(berthd, "run", "-d", "--name", name, "--label", f"p={uniq}", *rt_args(), busybox, "sleep", "600").check()
+    try:
+        top = run(berthd, "top", name).check()
+        assert "sleep 600" in top.out
+        run(berthd, "pause", name).check()
+        assert json.loads(run(berthd, "inspect", name).check().out)[0]["State"]["Status"] == "paused"
+        run(berthd, "unpause", name).check()
+        run(berthd, "rename", name, name + "-2").check()
+        assert run(berthd, "inspect", name).rc != 0
+        name += "-2"
+        run(berthd, "stop", "-t", "0", name).check()
+        r = berthd.api("POST", "/containers/prune?filters=" + json.dumps({"label": [f"p={uniq}"]}))
+        assert r.status == 200 and len(r.json()["ContainersDeleted"]) == 1
+    finally:
+        run(berthd, "rm", "-f", name)
