@@ -13,6 +13,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -246,13 +248,16 @@ __attribute__((noreturn)) static void stage2(const struct berth_config *cfg) {
     if (!cfg->is_exec) berth_run_ops(cfg);
     if (cfg->want_terminal) berth_setup_console(cfg);
     if (cfg->oom_score_adj_set) {
-        struct berth_op op = { .kind = BERTH_OP_WRITE, .b = "/proc/self/oom_score_adj", .n1 = 1 };
         struct berth_sb s = { .n = 0 };
         s.buf[0] = 0;
         sb_int(&s, cfg->oom_score_adj);
-        op.a = s.buf;
-        int fd = open(op.b, O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || write(fd, s.buf, s.n) < 0) berth_die(cfg, errno, "write oom_score_adj");
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) berth_die(cfg, errno, "open oom_score_adj");
+        // Only ever write to procfs (a mount over /proc/self/... must not redirect the write).
+        struct statfs sfs;
+        if (fstatfs(fd, &sfs) != 0 || sfs.f_type != PROC_SUPER_MAGIC)
+            berth_die(cfg, EINVAL, "refusing to write oom_score_adj: not on procfs");
+        if (write(fd, s.buf, s.n) < 0) berth_die(cfg, errno, "write oom_score_adj");
         close(fd);
     }
     for (int i = 0; i < cfg->nrlimits; i++) {

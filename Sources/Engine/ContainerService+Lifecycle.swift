@@ -158,7 +158,8 @@ extension ContainerService {
         }
         // Attach clients waiting for this start.
         for c in pendingAttach.removeValue(forKey: id) ?? [] {
-            c.resume(returning: ContainerSystem.connectAttach(mdir + "/attach"))
+            c.yield(ContainerSystem.connectAttach(mdir + "/attach"))
+            c.finish()
         }
         let started = await runtimeCommand(r, ["start", id])
         if started.status != 0 {
@@ -354,14 +355,24 @@ extension ContainerService {
 
     // MARK: - Attach
 
-    /// A connected attach socket for a running container; for a created one, waits until `start`
-    /// (as `docker run` attaches before it starts). -1 when the container went away.
-    public func attachSocket(_ id: String) async -> Int32 {
-        guard let r = containers[id] else { return -1 }
-        if r.State.Running && !starting.contains(id) {
-            return ContainerSystem.connectAttach(monitorDir(id) + "/attach")
+    /// A connected attach socket for a running container; for a created one, the socket `start`
+    /// connects (as `docker run` attaches before it starts). Call before answering the attach request
+    /// (the client may send `start` as soon as it has the 101), then await the first element of the
+    /// stream: a fd, or -1 when the container went away.
+    public func prepareAttach(_ id: String) -> AsyncStream<Int32> {
+        let (stream, cont) = AsyncStream<Int32>.makeStream()
+        guard let r = containers[id] else {
+            cont.yield(-1)
+            cont.finish()
+            return stream
         }
-        return await withCheckedContinuation { c in pendingAttach[id, default: []].append(c) }
+        if r.State.Running && !starting.contains(id) {
+            cont.yield(ContainerSystem.connectAttach(monitorDir(id) + "/attach"))
+            cont.finish()
+        } else {
+            pendingAttach[id, default: []].append(cont)
+        }
+        return stream
     }
 
     /// Writes a control line (`resize R C`) to the monitor.

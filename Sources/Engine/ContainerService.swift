@@ -23,7 +23,7 @@ public actor ContainerService {
     /// `wait` callers: (condition, continuation) per container.
     var waiters: [String: [(WaitCondition, CheckedContinuation<ContainerWaitResponse, Never>)]] = [:]
     /// Attach callers waiting for the container to start: they get a connected attach socket fd.
-    var pendingAttach: [String: [CheckedContinuation<Int32, Never>]] = [:]
+    var pendingAttach: [String: [AsyncStream<Int32>.Continuation]] = [:]
     /// Exit watchers, by container id.
     var watchers: [String: Task<Void, Never>] = [:]
     /// Starts in progress (a second start waits for nothing: it's a 304 after it).
@@ -243,7 +243,7 @@ public actor ContainerService {
         try? CFS.removeTree(bundleDir(r.ID))
         try? CFS.removeTree(monitorDir(r.ID))
         try? await images.releaseImage(owner: "container-\(r.ID)")
-        for c in pendingAttach.removeValue(forKey: r.ID) ?? [] { c.resume(returning: -1) }
+        for c in pendingAttach.removeValue(forKey: r.ID) ?? [] { c.yield(-1); c.finish() }
         await publish("destroy", r)
         for (_, c) in waiters.removeValue(forKey: r.ID) ?? [] {
             c.resume(returning: ContainerWaitResponse(StatusCode: r.State.ExitCode))

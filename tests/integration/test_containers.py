@@ -6,6 +6,7 @@ default: the daemon's default runtime (berth's own `berth-runtime`)."""
 import json
 import os
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -236,7 +237,7 @@ def test_pause_top_rename_prune(berthd, busybox, uniq):
         assert run(berthd, "inspect", name).rc != 0
         name += "-2"
         run(berthd, "stop", "-t", "0", name).check()
-        r = berthd.api("POST", "/containers/prune?filters=" + json.dumps({"label": [f"p={uniq}"]}))
+        r = berthd.api("POST", "/containers/prune?filters=" + quote(json.dumps({"label": [f"p={uniq}"]})))
         assert r.status == 200 and len(r.json()["ContainersDeleted"]) == 1
     finally:
         run(berthd, "rm", "-f", name)

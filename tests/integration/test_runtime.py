@@ -106,6 +106,11 @@ def runtimes(work):
     for rt in rts:
         for line in rt.cmd("list", "-q").stdout.split():
             rt.delete(line)
+    for ctl in os.listdir("/sys/fs/cgroup"):
+        try:
+            os.rmdir(os.path.join("/sys/fs/cgroup", ctl, "berth-test"))
+        except OSError:
+            pass
 
 
 def make_bundle(work, args, edit=None, name=None):

@@ -152,6 +152,8 @@ extension APIRoutes {
         let stream = req.query.bool("stream"), logs = req.query.bool("logs")
         let multiplexed = !info.tty
         let contentType = multiplexed ? Hijack.multiplexedStream : Hijack.rawStream
+        // Registered before the 101 goes out: `docker run` sends `start` right after it.
+        let socket: AsyncStream<Int32>? = stream ? await c.prepareAttach(info.id) : nil
         return .hijack(Hijack(contentType: contentType) { conn in
             await c.publishAttach(info.id)
             @Sendable func send(_ stream: UInt8, _ payload: [UInt8]) async throws {
@@ -165,11 +167,10 @@ extension APIRoutes {
                     try await send(e.stream == "stderr" ? 2 : 1, e.log)
                 }
             }
-            guard stream else {
-                conn.outbound.finish()
-                return
+            var fd: Int32 = -1
+            if let socket {
+                for await f in socket { fd = f; break }
             }
-            let fd = await c.attachSocket(info.id)
             guard fd >= 0 else {
                 conn.outbound.finish()
                 return

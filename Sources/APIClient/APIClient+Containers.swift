@@ -1,0 +1,121 @@
+import APIModels
+import Foundation
+import NIOCore
+import OCI
+
+/// Container endpoints used by the CLI (`run`, `exec`, `attach`, `ps` …).
+extension APIClient {
+    /// `POST /containers/create?name=&platform=` with an already encoded body.
+    public func createContainer(body: [UInt8], name: String?, platform: String?) throws -> ContainerCreateResponse {
+        var query: [(String, String)] = []
+        if let name, !name.isEmpty { query.append(("name", name)) }
+        if let platform, !platform.isEmpty { query.append(("platform", platform)) }
+        let (_, data) = try send(.POST, "/containers/create", query: query, body: body)
+        return try decode(ContainerCreateResponse.self, data)
+    }
+
+    /// A request whose response is hijacked (attach, exec start); error statuses throw the daemon's error.
+    public func hijack(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil) throws -> HijackedConnection {
+        var h = baseHeaders()
+        if body != nil { h.append(("Content-Type", "application/json")) }
+        let (head, conn) = try transport.hijack(APIRequest(method: method, uri: try uri(path, query: query), headers: h, body: body))
+        if head.status >= 400 {
+            let data = (try? conn.readAll()) ?? []
+            conn.close()
+            try checkResponse(head, data, uri: path)
+        }
+        return conn
+    }
+
+    /// `POST /containers/{id}/attach?stream=1&…` (hijacked).
+    public func attachContainer(_ id: String, stdin: Bool, stdout: Bool, stderr: Bool, detachKeys: String?, logs: Bool = false) throws -> HijackedConnection {
+        var q: [(String, String)] = [("stream", "1")]
+        if stdin { q.append(("stdin", "1")) }
+        if stdout { q.append(("stdout", "1")) }
+        if stderr { q.append(("stderr", "1")) }
+        if logs { q.append(("logs", "1")) }
+        if let detachKeys, !detachKeys.isEmpty { q.append(("detachKeys", detachKeys)) }
+        return try hijack(.POST, "/containers/" + APIClient.pathEscape(id) + "/attach", query: q)
+    }
+
+    /// Starts `POST /containers/{id}/wait?condition=` in the background; `result` blocks for the answer.
+    public func waitContainer(_ id: String, condition: String) -> ContainerWaiter {
+        let waiter = ContainerWaiter()
+        let path = "/containers/" + APIClient.pathEscape(id) + "/wait"
+        // Build the request (and negotiate) on this thread so the wait is registered before `start`.
+        let req: APIRequest
+        do {
+            req = APIRequest(method: .POST, uri: try uri(path, query: condition.isEmpty ? [] : [("condition", condition)]), headers: baseHeaders())
+        } catch {
+            waiter.finish(.failure(error))
+            return waiter
+        }
+        let registered = DispatchSemaphore(value: 0)
+        Thread.detachNewThread { [self] in
+            var signalled = false
+            let box = NIOLockedValueBoxShim()
+            do {
+                try transport.perform(req, onHead: { h in
+                    box.set(head: h)
+                    return true
+                }, onBody: { b in box.append(b) })
+                registered.signal()
+                signalled = true
+                let (head, data) = box.get()
+                guard let head else { throw BerthError(.unavailable, "unexpected EOF") }
+                try checkResponse(head, data, uri: path)
+                let r = try decode(ContainerWaitResponse.self, data)
+                waiter.finish(.success(r))
+            } catch {
+                if !signalled { registered.signal() }
+                waiter.finish(.failure(error))
+            }
+        }
+        // The daemon answers the wait's head only when the container exits, so do not wait for it:
+        // give the request a moment to reach the daemon.
+        _ = registered.wait(timeout: .now() + .milliseconds(30))
+        return waiter
+    }
+
+    /// `POST /containers/{id}/resize?h=&w=` (or `/exec/{id}/resize`); errors are ignored like docker's.
+    public func resize(_ kind: String, _ id: String, height: Int, width: Int) {
+        _ = try? send(.POST, "/\(kind)/" + APIClient.pathEscape(id) + "/resize", query: [("h", String(height)), ("w", String(width))])
+    }
+}
+
+extension HijackedConnection {
+    /// Like ``read(_:)`` with the bytes as an array (for callers that do not import NIO).
+    public func readBytes(_ onData: @escaping @Sendable ([UInt8]) -> Void) throws {
+        try read { b in onData(Array(b.readableBytesView)) }
+    }
+}
+
+/// The pending answer of a container wait.
+public final class ContainerWaiter: @unchecked Sendable {
+    let lock = NSCondition()
+    var value: Result<ContainerWaitResponse, any Error>?
+
+    func finish(_ r: Result<ContainerWaitResponse, any Error>) {
+        lock.lock()
+        value = r
+        lock.broadcast()
+        lock.unlock()
+    }
+
+    /// Blocks until the daemon answers.
+    public func result() throws -> ContainerWaitResponse {
+        lock.lock()
+        defer { lock.unlock() }
+        while value == nil { lock.wait() }
+        return try value!.get()
+    }
+}
+
+final class NIOLockedValueBoxShim: @unchecked Sendable {
+    let lock = NSLock()
+    var head: ResponseHead?
+    var data: [UInt8] = []
+    func set(head h: ResponseHead) { lock.lock(); head = h; lock.unlock() }
+    func append(_ b: ByteBuffer) { lock.lock(); data.append(contentsOf: b.readableBytesView); lock.unlock() }
+    func get() -> (ResponseHead?, [UInt8]) { lock.lock(); defer { lock.unlock() }; return (head, data) }
+}
