@@ -1,6 +1,7 @@
 import APIModels
 import Foundation
 import NIOCore
+import NIOHTTP1
 import OCI
 
 /// Container endpoints used by the CLI (`run`, `exec`, `attach`, `ps` …).
@@ -75,6 +76,12 @@ extension APIClient {
         // give the request a moment to reach the daemon.
         _ = registered.wait(timeout: .now() + .milliseconds(30))
         return waiter
+    }
+
+    /// Like ``stream(_:_:query:headers:body:onChunk:)`` with chunks as arrays.
+    public func streamBytes(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [],
+                            onChunk: @escaping @Sendable ([UInt8]) -> Void) throws {
+        try stream(method, path, query: query) { b in onChunk(Array(b.readableBytesView)) }
     }
 
     /// `POST /containers/{id}/resize?h=&w=` (or `/exec/{id}/resize`); errors are ignored like docker's.

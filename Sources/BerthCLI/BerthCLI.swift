@@ -58,6 +58,7 @@ public enum BerthCLI {
     public static func makeRootCommand() -> Command {
         let root = Command("\(binaryName) [OPTIONS] COMMAND [ARG...]", "A self-sufficient runtime for containers")
         root.interspersed = false
+        ContainerCommands.register(on: root)
         ImageCommands.register(on: root)
         SystemCommands.register(on: root)
         AuthCommands.register(on: root)

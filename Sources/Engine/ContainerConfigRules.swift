@@ -131,6 +131,7 @@ public enum ContainerConfigRules {
         if let sig = config.StopSignal, !sig.isEmpty, Signals.parse(sig) == nil {
             throw BerthError(.invalidArgument, "Invalid signal: \(sig)")
         }
+        _ = try ContainerMount.parse(h)
         for u in h.Ulimits ?? [] where Signals.rlimitName(u.Name) == nil {
             throw BerthError(.invalidArgument, "invalid ulimit type: \(u.Name)")
         }

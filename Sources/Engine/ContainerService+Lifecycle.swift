@@ -84,6 +84,9 @@ extension ContainerService {
         try CFS.mkdirAll(merged)
         try ContainerSystem.mountOverlay(lower: r.LowerDirs, upper: layerDir(id) + "/diff", work: layerDir(id) + "/work",
                                          target: merged)
+        for m in try ContainerMount.parse(r.HostConfig) where m.createSource && !FileManager.default.fileExists(atPath: m.source) {
+            try CFS.mkdirAll(m.source)
+        }
         let passwd = try? String(contentsOfFile: merged + "/etc/passwd", encoding: .utf8)
         let group = try? String(contentsOfFile: merged + "/etc/group", encoding: .utf8)
         let user = try ContainerSpecBuilder.resolveUser(r.Config.User ?? "", passwd: passwd, group: group,
@@ -100,7 +103,7 @@ extension ContainerService {
         let spec = try ContainerSpecBuilder.build(
             id: id, config: r.Config, host: r.HostConfig,
             paths: .init(rootfs: merged, hostname: dir + "/hostname", hosts: dir + "/hosts", resolvConf: dir + "/resolv.conf"),
-            user: user, cgroupV2: cgroupV2)
+            user: user, cgroupV2: cgroupV2, initPath: r.HostConfig.Init == true ? Self.findInit() : nil)
         let bundle = bundleDir(id)
         try CFS.mkdirAll(bundle, mode: 0o700)
         let enc = JSONEncoder()
@@ -170,6 +173,16 @@ extension ContainerService {
         }
         await publish("start", r)
         watch(id)
+    }
+
+    /// `docker-init` (tini) for `--init`: `$BERTH_INIT_PATH`, else `docker-init` / `tini-static` in PATH.
+    static func findInit() -> String? {
+        if let p = ProcessInfo.processInfo.environment["BERTH_INIT_PATH"], !p.isEmpty { return p }
+        let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":")
+        for name in ["docker-init", "tini-static"] {
+            for d in dirs where FileManager.default.isExecutableFile(atPath: "\(d)/\(name)") { return "\(d)/\(name)" }
+        }
+        return nil
     }
 
     /// Docker's framing of a runtime failure, with its exit codes (127 not found, 126 not executable).

@@ -24,11 +24,12 @@ extension ContainerService {
             ResolvConfPath: dir + "/resolv.conf", HostnamePath: dir + "/hostname", HostsPath: dir + "/hosts",
             LogPath: (r.HostConfig.LogConfig?.Type ?? "json-file") == "none" ? "" : logPath(r.ID), Name: r.Name,
             RestartCount: r.RestartCount, HostConfig: r.HostConfig, GraphDriver: GraphDriverData(Name: "overlay2", Data: gd),
+            Mounts: ((try? ContainerMount.parse(r.HostConfig)) ?? []).map(\.inspect),
             Config: r.Config, NetworkSettings: NetworkSettingsAPI(Networks: networks))
     }
 
     /// `GET /containers/json`.
-    public func list(all: Bool, limit: Int?, filters: [String: [String]]) async throws -> [ContainerSummary] {
+    public func list(all: Bool, limit: Int?, filters: [String: [String]], size: Bool = false) async throws -> [ContainerSummary] {
         let accepted: Set<String> = ["status", "name", "id", "label", "ancestor", "exited", "before", "since",
                                      "health", "isolation", "network", "publish", "expose", "volume", "is-task"]
         for key in filters.keys where !accepted.contains(key) {
@@ -47,6 +48,9 @@ extension ContainerService {
             if let img = try? await images.imageForContainer(a) { ancestorIDs.insert(img.id.description) }
         }
         let showAll = all || filters["status"] != nil || filters["exited"] != nil
+        var before: String?, since: String?
+        if let b = filters["before"]?.first { before = try resolve(b).Created }
+        if let s = filters["since"]?.first { since = try resolve(s).Created }
         var out: [(ContainerRecord, ContainerSummary)] = []
         for r in containers.values {
             if !showAll && !r.State.Running { continue }
@@ -69,7 +73,15 @@ extension ContainerService {
                 if !ok { continue }
             }
             if filters["ancestor"] != nil, !ancestorIDs.contains(r.Image) { continue }
-            out.append((r, summary(r)))
+            if let before, r.Created >= before { continue }
+            if let since, r.Created <= since { continue }
+            var item = summary(r)
+            if size {
+                let rw = Self.directorySize(layerDir(r.ID) + "/diff")
+                item.SizeRw = rw
+                item.SizeRootFs = rw + ((try? await images.inspect(r.Image).Size) ?? 0)
+            }
+            out.append((r, item))
         }
         out.sort { $0.0.Created > $1.0.Created }
         var result = out.map(\.1)

@@ -220,6 +220,13 @@ public actor ContainerService {
     /// `DELETE /containers/{id}`.
     public func remove(_ ref: String, force: Bool, volumes: Bool) async throws {
         var r = try resolve(ref)
+        if starting.contains(r.ID) {
+            guard force else {
+                throw BerthError(.conflict, "cannot remove container \"\(r.Name)\": container is running: stop the container before removing or force remove")
+            }
+            for _ in 0..<600 where starting.contains(r.ID) { try? await Task.sleep(nanoseconds: 50_000_000) }
+            r = try resolve(r.ID)
+        }
         if r.State.Running {
             guard force else {
                 throw BerthError(.conflict, "cannot remove container \"\(r.Name)\": container is running: stop the container before removing or force remove")

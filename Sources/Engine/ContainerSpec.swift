@@ -20,7 +20,7 @@ public enum ContainerSpecBuilder {
     }
 
     public static func build(id: String, config c: ContainerAPIConfig, host h: ContainerHostConfig, paths: Paths,
-                             user: Spec.User, cgroupV2: Bool) throws -> Spec {
+                             user: Spec.User, cgroupV2: Bool, initPath: String? = nil) throws -> Spec {
         guard let (path, args) = ContainerConfigRules.pathAndArgs(c) else {
             throw BerthError(.invalidArgument, "No command specified")
         }
@@ -80,6 +80,10 @@ public enum ContainerSpecBuilder {
             if !opts.isEmpty { o += opts.split(separator: ",").map(String.init) }
             mounts.append(Spec.Mount(destination: dest, type: "tmpfs", source: "tmpfs", options: o))
         }
+        for m in try ContainerMount.parse(h) {
+            mounts.removeAll { $0.destination == m.destination }
+            mounts.append(m.spec)
+        }
         if privileged {
             for i in mounts.indices where mounts[i].destination == "/sys" || mounts[i].destination == "/sys/fs/cgroup" {
                 mounts[i].options = (mounts[i].options ?? []).map { $0 == "ro" ? "rw" : $0 }
@@ -125,9 +129,17 @@ public enum ContainerSpecBuilder {
         if let p = h.PidsLimit, p != 0 { res.pids = Spec.Pids(limit: p < 0 ? -1 : p) }
         if let w = h.BlkioWeight, w > 0 { res.blockIO = Spec.BlockIO(weight: UInt16(w)) }
         spec.linux?.resources = res
-        var ann = h.Annotations ?? [:]
-        if h.Init == true { ann["org.berth.init"] = "true" }
-        if !ann.isEmpty { spec.annotations = ann }
+        // --init: Docker's docker-init (tini) bind-mounted at /sbin/docker-init as PID 1.
+        if h.Init == true {
+            guard let initPath else {
+                throw BerthError(.invalidArgument, "exec: \"docker-init\": executable file not found in $PATH")
+            }
+            let args = spec.process?.args ?? []
+            spec.process?.args = ["/sbin/docker-init", "--"] + args
+            spec.mounts?.append(Spec.Mount(destination: "/sbin/docker-init", type: "bind", source: initPath,
+                                           options: ["bind", "ro"]))
+        }
+        if let ann = h.Annotations, !ann.isEmpty { spec.annotations = ann }
         return spec
     }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinuxFS
 import Foundation
 import OCI
 
@@ -53,6 +54,19 @@ public final class SnapshotStore: Sendable {
         // Extraction refuses symlinks below the snapshot root, so the root itself is made canonical.
         self.root = try FS.canonical(root)
         self.tmpDir = try FS.canonical(tmpDir)
+        Self.spreadSubdirectories(self.tmpDir)
+    }
+
+    /// On ext4, new snapshots (made in `tmpDir`) are placed in fresh block groups rather than next to
+    /// each other. Besides spreading the load, this avoids ext4's slow path for groups full of
+    /// recently deleted inodes (without a journal, every create then scans past them), which a pull
+    /// right after an `rmi` or a `rm -rf` of an old data root otherwise hits hard. Best effort.
+    static func spreadSubdirectories(_ path: String) {
+        if ProcessInfo.processInfo.environment["BERTH_NO_TOPDIR"] != nil { return }
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = berth_set_topdir(fd)
+        close(fd)
     }
 
     public func directory(_ chainID: Digest) -> String { root + "/" + chainID.encoded }

@@ -153,3 +153,27 @@ struct ContainerConfigTests {
         #expect(body.hostConfig?.NetworkMode == "none")
     }
 }
+
+struct ContainerMountTests {
+    @Test func binds() throws {
+        var h = ContainerHostConfig()
+        h.Binds = ["/h:/c:ro", "/a:/b"]
+        let m = try ContainerMount.parse(h)
+        #expect(m.map(\.destination) == ["/c", "/b"])
+        #expect(m[0].readOnly && !m[1].readOnly)
+        #expect(m[0].spec.options == ["rbind", "rprivate", "ro"])
+    }
+
+    @Test(arguments: ["named:/x", "/h:rel", "/h:/c:bogus", "/h"])
+    func badBinds(bind: String) {
+        var h = ContainerHostConfig()
+        h.Binds = [bind]
+        #expect(throws: BerthError.self) { try ContainerMount.parse(h) }
+    }
+
+    @Test func duplicate() {
+        var h = ContainerHostConfig()
+        h.Binds = ["/a:/c", "/b:/c"]
+        #expect(throws: BerthError.self) { try ContainerMount.parse(h) }
+    }
+}

@@ -241,3 +241,53 @@ def test_pause_top_rename_prune(berthd, busybox, uniq):
         assert r.status == 200 and len(r.json()["ContainersDeleted"]) == 1
     finally:
         run(berthd, "rm", "-f", name)
+
+
+def test_other_runtime_runc(daemon_factory, pushed, uniq):
+    """`--add-runtime` + `--runtime`: the same container path through the real runc."""
+    if not os.path.exists("/usr/sbin/runc"):
+        pytest.skip("runc not installed")
+    d = daemon_factory(extra_args=["--add-runtime", "realrunc=/usr/sbin/runc"])
+    ref = pushed.ref("it/busybox")
+    d.docker("pull", "-q", ref).check()
+    r = d.docker("run", "--rm", "--runtime", "realrunc", ref, "sh", "-c", "echo hi; exit 2")
+    assert r.rc == 2 and r.out == "hi\n", r
+    d.docker("run", "-d", "--name", "rr", "--runtime", "realrunc", ref, "sleep", "600").check()
+    assert d.docker("exec", "rr", "echo", "x").check().out == "x\n"
+    assert json.loads(d.docker("inspect", "rr").check().out)[0]["HostConfig"]["Runtime"] == "realrunc"
+    d.docker("rm", "-f", "rr").check()
+    bad = d.api("POST", "/containers/create", {"Image": ref, "HostConfig": {"Runtime": "nope"}})
+    assert bad.status == 400 and "unknown or invalid runtime name: nope" in bad.text
+
+
+def test_docker_py_streams(berthd, busybox, uniq):
+    client = berthd.new_client(version="auto")
+    try:
+        c = client.containers.run(busybox, ["sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.2; done"], detach=True,
+                                  name=f"pys-{uniq}")
+        got = b"".join(c.logs(stream=True, follow=True))
+        assert got == b"1\n2\n3\n"
+        assert c.wait(condition="not-running")["StatusCode"] == 0
+        c.remove()
+        c = client.containers.run(busybox, "sleep 600", detach=True, name=f"pyx-{uniq}")
+        out = b"".join(c.exec_run("sh -c 'echo a; echo b'", stream=True).output)
+        assert out == b"a\nb\n"
+        c.kill()
+        assert c.wait()["StatusCode"] == 137
+        c.remove()
+    finally:
+        client.close()
+
+
+def test_bind_and_tmpfs_mounts(berthd, busybox, uniq, tmp_dir):
+    src = tmp_dir / "vol"
+    src.mkdir()
+    (src / "f").write_text("data\n")
+    new = tmp_dir / "created-by-v"
+    r = run(berthd, "run", "--rm", *rt_args(), "-v", f"{src}:/v:ro", "-v", f"{new}:/n",
+            "--mount", "type=tmpfs,target=/t", busybox,
+            "sh", "-c", "cat /v/f; touch /v/x 2>/dev/null || echo ro; touch /n/y && echo rw; grep -c ' /t tmpfs' /proc/mounts").check()
+    assert r.out.split() == ["data", "ro", "rw", "1"], r.out
+    assert (new / "y").exists()
+    bad = run(berthd, "run", "--rm", *rt_args(), "--mount", "type=bind,source=/nonexistent-" + uniq + ",target=/x", busybox, "true")
+    assert bad.rc != 0 and "bind source path does not exist" in bad.err

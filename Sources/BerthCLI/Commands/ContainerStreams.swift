@@ -45,7 +45,7 @@ enum DetachKeys {
                 guard k.lowercased().hasPrefix("ctrl-"), k.count == 6 else {
                     throw CLIError("Invalid detach keys (\(s)) provided")
                 }
-                let c = Character(k.lowercased().suffix(1))
+                let c = k.lowercased().last!
                 switch c {
                 case "a"..."z": out.append(c.asciiValue! - 96)
                 case "@": out.append(0)
@@ -166,7 +166,7 @@ final class HijackedStreamer: @unchecked Sendable {
         defer { raw?.restore() }
         if sendStdin { startInput() }
         Thread.detachNewThread { [self] in
-            var demux = StdcopyDemuxer()
+            let demux = DemuxBox()
             var err: (any Error)?
             do {
                 try conn.readBytes { [self] bytes in

@@ -10,7 +10,7 @@ enum ContainerContext {
     ]
 
     static let fieldNames = ["Command", "CreatedAt", "ID", "Image", "Labels", "LocalVolumes", "Mounts", "Names", "Networks",
-                             "Ports", "RunningFor", "Size", "State", "Status"]
+                             "Platform", "Ports", "RunningFor", "Size", "State", "Status"]
 
     static func row(_ c: TemplateValue, trunc: Bool, now: Double) -> TemplateValue {
         .object(FieldsObject(typeName: "*formatter.ContainerContext", names: fieldNames) { name in
@@ -49,6 +49,10 @@ enum ContainerContext {
                 return .string(String((c["Mounts"]?.arrayValue ?? []).filter { $0["Driver"]?.stringValue == "local" }.count))
             case "Networks":
                 return .string((c["NetworkSettings"]?["Networks"]?.mapValue?.keys ?? []).joined(separator: ","))
+            case "Platform":
+                // `*Platform`: nil unless the daemon reports the image manifest's platform.
+                guard let p = c["ImageManifestDescriptor"]?["platform"], p.mapValue != nil else { return .typedNil(.pointer) }
+                return p
             default: return nil
             }
         })

@@ -27,7 +27,7 @@ extension APIRoutes {
             },
             Route(.GET, "/containers/json") { req in
                 let list = try await svc().list(all: req.query.bool("all"), limit: try req.query.int("limit"),
-                                                filters: try req.query.filters().dictionary)
+                                                filters: try req.query.filters().dictionary, size: req.query.bool("size"))
                 return try .json(list)
             },
             Route(.GET, "/containers/{id}/json") { req in

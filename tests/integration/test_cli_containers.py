@@ -1,0 +1,122 @@
+"""The berth CLI's container commands against berthd, checked side by side with the docker CLI 28
+(same daemon, same image): run (attached, exit codes, `-d`, `-i` stdin, pull on missing image),
+ps, logs, inspect, stop, rm -f, exec, and `-it` under tmux."""
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+CLIS = ["docker", "berth"]
+
+
+@pytest.fixture(scope="module")
+def busybox(berthd, pushed):
+    ref = pushed.ref("it/busybox")
+    berthd.docker("pull", "-q", ref).check()
+    return ref
+
+
+@pytest.mark.parametrize("cli", CLIS)
+@pytest.mark.parametrize("cmd,rc,out", [
+    (["echo", "hi"], 0, "hi\n"),
+    (["sh", "-c", "echo out; exit 3"], 3, "out\n"),
+    (["/nonexistent"], 127, ""),
+])
+def test_run_rm_exit_codes(berthd, busybox, cli, cmd, rc, out):
+    r = berthd.cli(cli, "run", "--rm", busybox, *cmd)
+    assert r.rc == rc, r
+    assert r.out == out
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_run_stderr_and_stdin(berthd, busybox, cli):
+    r = berthd.cli(cli, "run", "--rm", busybox, "sh", "-c", "echo err >&2")
+    assert r.rc == 0 and r.out == "" and r.err == "err\n", r
+    r = berthd.cli(cli, "run", "--rm", "-i", busybox, "cat", input="abc\ndef\n")
+    assert r.rc == 0 and r.out == "abc\ndef\n", r
+
+
+def test_run_errors_match_docker(berthd, busybox):
+    for args in (["--foo", busybox], ["-m", "x", busybox], ["--cpus", "abc", busybox], ["--ulimit", "nofile", busybox]):
+        d = berthd.docker("run", *args)
+        b = berthd.berth("run", *args)
+        assert (b.rc, b.err.replace("berth", "docker")) == (d.rc, d.err), args
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_detached_ps_logs_rm(berthd, busybox, cli, uniq):
+    name = f"cli-{cli}-{uniq}"
+    r = berthd.cli(cli, "run", "-d", "--name", name, "-l", f"u={uniq}", busybox, "sh", "-c", "echo started; exec sleep 600").check()
+    cid = r.out.strip()
+    assert len(cid) == 64
+    try:
+        ps = berthd.cli(cli, "ps", "--filter", f"label=u={uniq}").check()
+        lines = ps.out.splitlines()
+        assert lines[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+        assert lines[1].startswith(cid[:12]) and lines[1].endswith(name) and " Up " in lines[1]
+        assert '"sh -c \'echo started…"' in lines[1], lines[1]
+        q = berthd.cli(cli, "ps", "-q", "--filter", f"label=u={uniq}").check()
+        assert q.out == cid[:12] + "\n"
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            logs = berthd.cli(cli, "logs", name).check()
+            if logs.out:
+                break
+            time.sleep(0.2)
+        assert logs.out == "started\n"
+        info = json.loads(berthd.cli(cli, "inspect", name).check().out)[0]
+        assert info["Id"] == cid
+        assert berthd.cli(cli, "inspect", "-f", "{{.State.Running}}", name).check().out == "true\n"
+        e = berthd.cli(cli, "exec", name, "sh", "-c", "echo in; exit 4")
+        assert e.rc == 4 and e.out == "in\n", e
+    finally:
+        r = berthd.cli(cli, "rm", "-f", name)
+        assert r.rc == 0 and r.out == name + "\n"
+    assert berthd.cli(cli, "ps", "-aq", "--filter", f"label=u={uniq}").check().out == ""
+
+
+def test_ps_output_same_as_docker(berthd, busybox, uniq):
+    name = f"cmp-{uniq}"
+    berthd.docker("create", "--name", name, "-l", f"c={uniq}", busybox, "true").check()
+    try:
+        for fmt in ([], ["--format", "{{.Names}}\t{{.Status}}\t{{.Command}}"], ["--no-trunc", "--format", "{{json .Command}}"]):
+            d = berthd.docker("ps", "-a", "--filter", f"label=c={uniq}", *fmt).check()
+            b = berthd.berth("ps", "-a", "--filter", f"label=c={uniq}", *fmt).check()
+            assert b.out == d.out, fmt
+    finally:
+        berthd.docker("rm", "-f", name)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+@pytest.mark.parametrize("cli", CLIS)
+def test_run_it_under_tmux(berthd, busybox, uniq, cli):
+    from helpers.daemon import BERTH, DOCKER_CLI
+    binary = BERTH if cli == "berth" else DOCKER_CLI
+    sess = f"berth-{cli}-{uniq}"
+    env = " ".join(f"{k}={v}" for k, v in berthd.env.items() if k.startswith("DOCKER"))
+    subprocess.run(["tmux", "new-session", "-d", "-s", sess, "-x", "100", "-y", "30"], check=True)
+    try:
+        subprocess.run(["tmux", "send-keys", "-t", sess,
+                        f"env {env} {binary} run --rm -it {busybox} sh; echo rc=$?; sleep 60", "Enter"], check=True)
+        def pane() -> str:
+            return subprocess.run(["tmux", "capture-pane", "-p", "-t", sess], capture_output=True, text=True).stdout
+        # Type only once the shell shows its prompt (ash discards input typed before it sets up the line).
+        deadline = time.time() + 20
+        while time.time() < deadline and "/ #" not in pane():
+            time.sleep(0.2)
+        time.sleep(0.5)
+        subprocess.run(["tmux", "send-keys", "-t", sess, "stty size; exit 5", "Enter"], check=True)
+        deadline = time.time() + 15
+        pane = ""
+        while time.time() < deadline:
+            pane = subprocess.run(["tmux", "capture-pane", "-p", "-t", sess], capture_output=True, text=True).stdout
+            if "rc=" in pane:
+                break
+            time.sleep(0.3)
+        assert "30 100" in pane, pane
+        assert "rc=5" in pane, pane
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", sess])
