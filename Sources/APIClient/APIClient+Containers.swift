@@ -51,30 +51,28 @@ extension APIClient {
             waiter.finish(.failure(error))
             return waiter
         }
+        // Docker's daemon sends the response head as soon as the wait is registered: `start` goes out
+        // after that (or after a short grace period for daemons that answer only at the exit).
         let registered = DispatchSemaphore(value: 0)
         Thread.detachNewThread { [self] in
-            var signalled = false
             let box = NIOLockedValueBoxShim()
             do {
                 try transport.perform(req, onHead: { h in
                     box.set(head: h)
+                    registered.signal()
                     return true
                 }, onBody: { b in box.append(b) })
-                registered.signal()
-                signalled = true
                 let (head, data) = box.get()
                 guard let head else { throw BerthError(.unavailable, "unexpected EOF") }
                 try checkResponse(head, data, uri: path)
                 let r = try decode(ContainerWaitResponse.self, data)
                 waiter.finish(.success(r))
             } catch {
-                if !signalled { registered.signal() }
+                registered.signal()
                 waiter.finish(.failure(error))
             }
         }
-        // The daemon answers the wait's head only when the container exits, so do not wait for it:
-        // give the request a moment to reach the daemon.
-        _ = registered.wait(timeout: .now() + .milliseconds(30))
+        _ = registered.wait(timeout: .now() + .milliseconds(500))
         return waiter
     }
 

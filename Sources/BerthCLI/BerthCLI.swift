@@ -141,7 +141,8 @@ public enum BerthCLI {
         } catch let e as FlagError {
             throw usageError(cmd, e.message)
         }
-        if parsed.help {
+        // `--help` is an ordinary flag where `-h` means something else (`run -h HOSTNAME`).
+        if parsed.help || (cmd.flags.contains { $0.long == "help" } && parsed.flags.bool("help")) {
             if parsed.shortHelp { ctx.out.writeLine("Flag shorthand -h has been deprecated, use --help") }
             ctx.out.write(cmd.helpText(columns: ctx.stdin.fd >= 0 ? windowWidth(ctx.stdin.fd) ?? 80 : 80))
             return

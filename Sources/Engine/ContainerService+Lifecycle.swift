@@ -100,10 +100,19 @@ extension ContainerService {
         }
         let dir = containerDir(id)
         let cgroupV2 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
-        let spec = try ContainerSpecBuilder.build(
+        var spec = try ContainerSpecBuilder.build(
             id: id, config: r.Config, host: r.HostConfig,
             paths: .init(rootfs: merged, hostname: dir + "/hostname", hosts: dir + "/hosts", resolvConf: dir + "/resolv.conf"),
             user: user, cgroupV2: cgroupV2, initPath: r.HostConfig.Init == true ? Self.findInit() : nil)
+        // A new network namespace gets its loopback up before the process starts (runc does this
+        // itself; berth-runtime may not): a createRuntime hook in the host's namespaces.
+        if r.HostConfig.NetworkMode != "host", let nsenter = Self.which("nsenter"), let ip = Self.which("ip") {
+            var hooks = spec.hooks ?? Spec.Hooks()
+            let script = "pid=$(sed -n 's/.*\"pid\": *\\([0-9][0-9]*\\).*/\\1/p'); "
+                + "[ -n \"$pid\" ] && \(nsenter) --net=/proc/$pid/ns/net \(ip) link set lo up; exit 0"
+            hooks.createRuntime = (hooks.createRuntime ?? []) + [Spec.Hook(path: "/bin/sh", args: ["sh", "-c", script])]
+            spec.hooks = hooks
+        }
         let bundle = bundleDir(id)
         try CFS.mkdirAll(bundle, mode: 0o700)
         let enc = JSONEncoder()
@@ -130,17 +139,38 @@ extension ContainerService {
         if r.Config.Tty == true { argv.append("--terminal") }
         if r.Config.OpenStdin == true { argv.append("--stdin") }
         if r.Config.StdinOnce == true { argv.append("--stdin-once") }
-        let out = await ContainerSystem.run(argv)
-        let lines = out.stdout.split(separator: "\n")
-        var msg: MonitorSyncMessage?
-        for line in lines {
-            if let m = try? JSONDecoder().decode(MonitorSyncMessage.self, from: Data(line.utf8)), m.pid != nil || m.error != nil {
-                msg = m
+        // The monitor runs `RUNTIME start` itself (`--start`); with attach clients waiting (`docker run`
+        // attaches before it starts) it waits for our connections first (`--attach-wait`), so the
+        // monitor has accepted them before the process writes anything.
+        let pending = pendingAttach.removeValue(forKey: id) ?? []
+        argv.append("--start")
+        if !pending.isEmpty { argv.append("--attach-wait") }
+        let command = argv, clients = pending.count
+        let result: (fds: [Int32], msg: MonitorSyncMessage?, status: Int32) = await ContainerSystem.blocking {
+            guard let p = ContainerSystem.LineProcess(command) else {
+                return ([], MonitorSyncMessage(error: "exec \(command[0]): cannot spawn"), -1)
             }
+            var fds: [Int32] = []
+            var final: MonitorSyncMessage?
+            while let line = p.readLine() {
+                guard let m = try? JSONDecoder().decode(MonitorSyncMessage.self, from: Data(line.utf8)) else { continue }
+                if let a = m.attach {
+                    for _ in 0..<clients { fds.append(ContainerSystem.connectAttach(a)) }
+                    continue
+                }
+                if m.pid != nil || m.error != nil { final = m; break }
+            }
+            return (fds, final, p.finish())
         }
-        guard let msg, let pid = msg.pid else {
-            let text = msg?.error ?? (out.stderr.isEmpty ? "berth-monitor exited with status \(out.status)" : out.stderr)
+        guard let msg = result.msg, let pid = msg.pid else {
+            for fd in result.fds where fd >= 0 { close(fd) }
+            for c in pending { c.yield(-1); c.finish() }
+            let text = result.msg?.error ?? "berth-monitor exited with status \(result.status)"
             throw startError(text, &r)
+        }
+        for (i, c) in pending.enumerated() {
+            c.yield(i < result.fds.count ? result.fds[i] : -1)
+            c.finish()
         }
         r = containers[id] ?? r
         r.State.Running = true
@@ -155,24 +185,21 @@ extension ContainerService {
         r.HasBeenStartedBefore = true
         r.ManualStop = false
         update(r)
-        // A new network namespace gets its loopback up (runc does this itself; not every runtime does).
-        if r.HostConfig.NetworkMode != "host" {
-            _ = await ContainerSystem.run(["nsenter", "--net=/proc/\(pid)/ns/net", "ip", "link", "set", "lo", "up"])
-        }
-        // Attach clients waiting for this start.
+        // Attach clients that came while the monitor was starting.
         for c in pendingAttach.removeValue(forKey: id) ?? [] {
             c.yield(ContainerSystem.connectAttach(mdir + "/attach"))
             c.finish()
         }
-        let started = await runtimeCommand(r, ["start", id])
-        if started.status != 0 {
-            let text = Self.runtimeMessage(started.stderr + started.stdout) ?? "runtime start exited with status \(started.status)"
-            _ = await runtimeCommand(r, ["kill", id, "KILL"])
-            _ = await waitExit(id, timeoutSeconds: 5)
-            throw startError(text, &r)
-        }
         await publish("start", r)
         watch(id)
+    }
+
+    static func which(_ name: String) -> String? {
+        let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        for d in dirs.split(separator: ":") where FileManager.default.isExecutableFile(atPath: "\(d)/\(name)") {
+            return "\(d)/\(name)"
+        }
+        return nil
     }
 
     /// `docker-init` (tini) for `--init`: `$BERTH_INIT_PATH`, else `docker-init` / `tini-static` in PATH.
@@ -304,6 +331,15 @@ extension ContainerService {
             throw BerthError(.internalError, "Cannot kill container: \(ref): \(text)")
         }
         await publish("kill", r, extra: ["signal": "\(sig)"])
+        // A frozen process only acts on the signal once thawed (stop/kill/rm -f of a paused container).
+        if containers[r.ID]?.State.Paused == true, sig == SIGKILL || manual {
+            _ = await runtimeCommand(r, ["resume", r.ID])
+            if var cur = containers[r.ID] {
+                cur.State.Paused = false
+                if cur.State.Running { cur.State.Status = "running" }
+                update(cur)
+            }
+        }
     }
 
     /// `POST /containers/{id}/stop`: the stop signal, then SIGKILL after `timeout` seconds.

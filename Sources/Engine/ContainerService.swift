@@ -134,6 +134,7 @@ public actor ContainerService {
         if cfg.OpenStdin == nil { cfg.OpenStdin = false }
         if cfg.StdinOnce == nil { cfg.StdinOnce = false }
         if (host.NetworkMode ?? "").isEmpty { host.NetworkMode = "default" }
+        ContainerService.fillDefaults(&host)
         if host.RestartPolicy == nil { host.RestartPolicy = RestartPolicy(Name: "no", MaximumRetryCount: 0) }
         if host.LogConfig == nil || (host.LogConfig?.Type ?? "").isEmpty {
             host.LogConfig = LogConfig(Type: "json-file", Config: host.LogConfig?.Config ?? [:])
@@ -159,6 +160,24 @@ public actor ContainerService {
         containers[id] = record
         await publish("create", record)
         return ContainerCreateResponse(Id: id, Warnings: [])
+    }
+
+    /// The zero values dockerd shows in inspect (`{{.HostConfig.Memory}}` is `0`, not `<no value>`).
+    static func fillDefaults(_ h: inout ContainerHostConfig) {
+        func zero<T>(_ v: inout T?, _ d: T) { if v == nil { v = d } }
+        // dockerd's daemon defaults replace the CLI's empty values for these.
+        if h.ShmSize == 0 { h.ShmSize = nil }
+        if h.IpcMode == "" { h.IpcMode = nil }
+        if h.CgroupnsMode == "" { h.CgroupnsMode = nil }
+        zero(&h.Memory, 0); zero(&h.MemoryReservation, 0); zero(&h.MemorySwap, 0); zero(&h.NanoCpus, 0)
+        zero(&h.CpuShares, 0); zero(&h.CpuPeriod, 0); zero(&h.CpuQuota, 0); zero(&h.CpuRealtimePeriod, 0)
+        zero(&h.CpuRealtimeRuntime, 0); zero(&h.CpusetCpus, ""); zero(&h.CpusetMems, ""); zero(&h.BlkioWeight, 0)
+        zero(&h.Privileged, false); zero(&h.ReadonlyRootfs, false); zero(&h.AutoRemove, false)
+        zero(&h.PublishAllPorts, false); zero(&h.OomScoreAdj, 0); zero(&h.ShmSize, 67_108_864)
+        zero(&h.IpcMode, "private"); zero(&h.PidMode, ""); zero(&h.UTSMode, ""); zero(&h.UsernsMode, "")
+        zero(&h.Cgroup, ""); zero(&h.CgroupParent, ""); zero(&h.VolumeDriver, ""); zero(&h.Isolation, "")
+        zero(&h.ContainerIDFile, ""); zero(&h.ConsoleSize, [0, 0]); zero(&h.Dns, []); zero(&h.DnsOptions, [])
+        zero(&h.DnsSearch, []); zero(&h.CgroupnsMode, FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") ? "private" : "host")
     }
 
     /// The container's directory and files, the overlay's upper/work dirs.

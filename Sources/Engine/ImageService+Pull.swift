@@ -107,13 +107,13 @@ extension ImageService {
             try await store.setReference(digestKey, to: imageID)
             return true
         }
-        if await store.lookup(reference: digestKey) == nil {
-            try await store.setReference(digestKey, to: imageID)
-        }
+        var updates: [(String, Digest)] = []
+        if await store.lookup(reference: digestKey) == nil { updates.append((digestKey, imageID)) }
         let tagKey = ref.withDefaultTag().description
-        if await store.lookup(reference: tagKey) == imageID { return false }
-        try await store.setReference(tagKey, to: imageID)
-        return true
+        let moved = await store.lookup(reference: tagKey) != imageID
+        if moved { updates.append((tagKey, imageID)) }
+        try await store.setReferences(updates)
+        return moved
     }
 
     /// Fetches the config and every missing layer; returns the record to store.

@@ -197,6 +197,21 @@ public actor ImageStore {
         return old
     }
 
+    /// Points several references at images in one metadata write.
+    public func setReferences(_ pairs: [(String, Digest)]) throws {
+        guard !pairs.isEmpty else { return }
+        let before = refs
+        for (ref, id) in pairs {
+            guard records[id] != nil else { throw BerthError(.notFound, "No such image: \(id)") }
+            refs[ref] = id
+        }
+        if refs == before { return }
+        do { try saveReferences() } catch {
+            refs = before
+            throw error
+        }
+    }
+
     /// Removes a reference; returns the image it pointed at.
     @discardableResult
     public func removeReference(_ reference: String) throws -> Digest? {

@@ -39,7 +39,7 @@ struct ContainerRunOptionsTests {
         Case(args: ["--ulimit", "nofile=1024:2048", "--ulimit", "nproc=10", "x"]) { p in
             p.host.Ulimits == [Ulimit(Name: "nofile", Soft: 1024, Hard: 2048), Ulimit(Name: "nproc", Soft: 10, Hard: 10)]
         },
-        Case(args: ["--cap-add", "NET_ADMIN", "--cap-drop", "ALL", "x"]) { p in p.host.CapAdd == ["NET_ADMIN"] && p.host.CapDrop == ["ALL"] },
+        Case(args: ["--cap-add", "NET_ADMIN", "--cap-drop", "ALL", "x"]) { p in p.host.CapAdd == ["CAP_NET_ADMIN"] && p.host.CapDrop == ["ALL"] },
         Case(args: ["--restart", "on-failure:3", "x"]) { p in p.host.RestartPolicy == RestartPolicy(Name: "on-failure", MaximumRetryCount: 3) },
         Case(args: ["x"]) { p in p.host.RestartPolicy == RestartPolicy(Name: "no", MaximumRetryCount: 0) && p.host.NetworkMode == "default" },
         Case(args: ["--entrypoint", "", "x"]) { p in p.config.Entrypoint?.values == [""] },
@@ -246,5 +246,53 @@ struct ContainerCommandLineTests {
                   "rm", "remove", "run", "start", "stop", "top", "unpause", "wait"] {
             #expect(c.find(n) != nil, "container \(n)")
         }
+    }
+}
+
+struct ContainerStatsAndPortsTests {
+    @Test func statsEntry() throws {
+        let s = try JSON.parse("""
+        {"id":"0123456789abcdef0123","name":"/web",
+         "cpu_stats":{"cpu_usage":{"total_usage":300},"system_cpu_usage":2000,"online_cpus":2},
+         "precpu_stats":{"cpu_usage":{"total_usage":100},"system_cpu_usage":1000},
+         "memory_stats":{"usage":10485760,"limit":104857600,"stats":{"inactive_file":5242880}},
+         "networks":{"eth0":{"rx_bytes":1500,"tx_bytes":648}},
+         "blkio_stats":{"io_service_bytes_recursive":[{"op":"read","value":4096},{"op":"write","value":0}]},
+         "pids_stats":{"current":3}}
+        """)
+        let row = ContainerStatsCommand.row(ContainerStatsCommand.entry(s, container: "web"), trunc: true)
+        let out = try ListFormatter(format: "{{.ID}}|{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.MemPerc}}|{{.NetIO}}|{{.BlockIO}}|{{.PIDs}}",
+                                    headers: ContainerStatsCommand.headers).render([row])
+        #expect(out == "0123456789ab|web|40.00%|5MiB / 100MiB|5.00%|1.5kB / 648B|4.1kB / 0B|3\n")
+    }
+
+    struct PortCase: Sendable, CustomTestStringConvertible {
+        var args: [String]
+        var exposed: [String]
+        var bindings: [String: [String]]
+        var testDescription: String { args.joined(separator: " ") }
+    }
+
+    @Test(arguments: [
+        PortCase(args: ["-p", "8080:80"], exposed: ["80/tcp"], bindings: ["80/tcp": [":8080"]]),
+        PortCase(args: ["-p", "127.0.0.1::53/udp"], exposed: ["53/udp"], bindings: ["53/udp": ["127.0.0.1:"]]),
+        PortCase(args: ["-p", "1000-1001:2000-2001"], exposed: ["2000/tcp", "2001/tcp"], bindings: ["2000/tcp": [":1000"], "2001/tcp": [":1001"]]),
+        PortCase(args: ["--expose", "9000-9001"], exposed: ["9000/tcp", "9001/tcp"], bindings: [:]),
+    ])
+    func ports(_ c: PortCase) throws {
+        let p = try ContainerRunOptionsTests.parse(c.args + ["img"])
+        #expect((p.config.ExposedPorts ?? [:]).keys.sorted() == c.exposed)
+        var got: [String: [String]] = [:]
+        if case .object(let o)? = p.host.PortBindings {
+            for (k, v) in o {
+                if case .array(let a) = v {
+                    got[k] = a.map { b in
+                        if case .object(let m) = b, case .string(let ip)? = m["HostIp"], case .string(let hp)? = m["HostPort"] { return ip + ":" + hp }
+                        return "?"
+                    }
+                }
+            }
+        }
+        #expect(got == c.bindings)
     }
 }

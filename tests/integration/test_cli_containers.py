@@ -82,10 +82,19 @@ def test_ps_output_same_as_docker(berthd, busybox, uniq):
     name = f"cmp-{uniq}"
     berthd.docker("create", "--name", name, "-l", f"c={uniq}", busybox, "true").check()
     try:
-        for fmt in ([], ["--format", "{{.Names}}\t{{.Status}}\t{{.Command}}"], ["--no-trunc", "--format", "{{json .Command}}"]):
+        # (no CREATED / STATUS: the two CLIs run a moment apart)
+        for fmt in (["--format", "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.Ports}}\t{{.Names}}"],
+                    ["--format", "{{.Names}}\t{{.State}}\t{{.Command}}\t{{.Labels}}"], ["--no-trunc", "--format", "{{json .Command}}"],
+                    ["-q"], ["--format", "json"]):
             d = berthd.docker("ps", "-a", "--filter", f"label=c={uniq}", *fmt).check()
             b = berthd.berth("ps", "-a", "--filter", f"label=c={uniq}", *fmt).check()
-            assert b.out == d.out, fmt
+            if fmt == ["--format", "json"]:
+                dj, bj = json.loads(d.out), json.loads(b.out)
+                for v in (dj, bj):
+                    v.pop("RunningFor"), v.pop("Status")
+                assert bj == dj
+            else:
+                assert b.out == d.out, fmt
     finally:
         berthd.docker("rm", "-f", name)
 
@@ -110,13 +119,50 @@ def test_run_it_under_tmux(berthd, busybox, uniq, cli):
         time.sleep(0.5)
         subprocess.run(["tmux", "send-keys", "-t", sess, "stty size; exit 5", "Enter"], check=True)
         deadline = time.time() + 15
-        pane = ""
+        text = ""
         while time.time() < deadline:
-            pane = subprocess.run(["tmux", "capture-pane", "-p", "-t", sess], capture_output=True, text=True).stdout
-            if "rc=" in pane:
+            text = pane()
+            if "\nrc=" in text:  # the exit line, not the typed command line
                 break
             time.sleep(0.3)
-        assert "30 100" in pane, pane
-        assert "rc=5" in pane, pane
+        assert "30 100" in text, text
+        assert "\nrc=5" in text, text
     finally:
         subprocess.run(["tmux", "kill-session", "-t", sess])
+
+
+@pytest.mark.parametrize("args", [
+    ["-p", "8080:80", "-p", "127.0.0.1::53/udp", "--expose", "9000-9001"],
+    ["-it", "-e", "A=1", "--label", "a=b", "--restart", "on-failure:2", "--stop-timeout", "5", "--init", "-h", "hh",
+     "--entrypoint", "sh", "-w", "/w", "-u", "1"],
+    ["--rm", "--pids-limit", "5", "--memory-swappiness", "5", "--dns", "1.1.1.1", "-m", "64m", "--cpus", "0.5",
+     "--ulimit", "nofile=100:200", "--cap-add", "NET_ADMIN", "--read-only"],
+    ["--mount", "type=bind,source=/tmp,target=/mnt,readonly", "--health-cmd", "true", "--health-interval", "5s"],
+])
+def test_create_body_same_as_docker(berthd, busybox, uniq, args):
+    """What `create` sends (seen through inspect) is what the docker CLI sends for the same flags."""
+    names = {"docker": f"bd-{uniq}", "berth": f"bb-{uniq}"}
+    try:
+        got = {}
+        for cli, name in names.items():
+            berthd.cli(cli, "create", "--name", name, *args, busybox).check()
+            info = json.loads(berthd.docker("inspect", name).check().out)[0]
+            info["Config"].pop("Hostname")
+            got[cli] = (info["Config"], info["HostConfig"])
+        assert got["berth"] == got["docker"]
+    finally:
+        for name in names.values():
+            berthd.docker("rm", "-f", name)
+
+
+def test_start_attach_and_port_errors(berthd, busybox, uniq):
+    name = f"sa-{uniq}"
+    berthd.docker("create", "--name", name, busybox, "sh", "-c", "echo started; exit 2").check()
+    try:
+        for args in (["start", "-a", name], ["port", name, "80"], ["wait", name], ["stop", f"nope-{uniq}"],
+                     ["rm", "-f", f"nope-{uniq}"], ["logs", name]):
+            d = berthd.docker(*args)
+            b = berthd.berth(*args)
+            assert (b.rc, b.out, b.err.replace("berth", "docker")) == (d.rc, d.out, d.err), args
+    finally:
+        berthd.docker("rm", "-f", name)

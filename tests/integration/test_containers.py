@@ -291,3 +291,16 @@ def test_bind_and_tmpfs_mounts(berthd, busybox, uniq, tmp_dir):
     assert (new / "y").exists()
     bad = run(berthd, "run", "--rm", *rt_args(), "--mount", "type=bind,source=/nonexistent-" + uniq + ",target=/x", busybox, "true")
     assert bad.rc != 0 and "bind source path does not exist" in bad.err
+
+
+def test_stats_no_stream(berthd, busybox, uniq):
+    name = f"stats-{uniq}"
+    run(berthd, "run", "-d", "--name", name, "-m", "64m", *rt_args(), busybox, "sleep", "600").check()
+    try:
+        r = run(berthd, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", name).check()
+        fields = r.out.split()
+        assert fields[0] == name and fields[-1] == "1" and "64MiB" in r.out, r.out
+        s = berthd.api("GET", f"/containers/{name}/stats?stream=0&one-shot=1").json()
+        assert s["memory_stats"]["limit"] == 64 << 20 and s["pids_stats"]["current"] == 1
+    finally:
+        run(berthd, "rm", "-f", name)

@@ -22,7 +22,14 @@ enum ContainerCommands {
                  ContainerManageCommands.pause(bin: bin, unpause: true),
                  ContainerManageCommands.rename(bin: bin),
                  ContainerManageCommands.top(bin: bin),
-                 ContainerExecCommand.attach(bin: bin))
+                 ContainerExecCommand.attach(bin: bin),
+                 ContainerExtraCommands.update(bin: bin),
+                 ContainerExtraCommands.diff(bin: bin),
+                 ContainerExtraCommands.export(bin: bin),
+                 ContainerExtraCommands.commit(bin: bin),
+                 ContainerExtraCommands.cp(bin: bin),
+                 ContainerExtraCommands.port(bin: bin),
+                 ContainerStatsCommand.make(bin: bin))
 
         let container = Command("container", "Manage containers", category: .management)
         let ls = ContainerListCommand.make(bin: bin, use: "ls [OPTIONS]", category: .other)
@@ -30,22 +37,29 @@ enum ContainerCommands {
         let rm = ContainerManageCommands.remove(bin: bin, use: "rm [OPTIONS] CONTAINER [CONTAINER...]")
         rm.aliases = ["remove"]
         container.add(ContainerExecCommand.attach(bin: bin),
+                      ContainerExtraCommands.commit(bin: bin),
+                      ContainerExtraCommands.cp(bin: bin),
                       ContainerRunCommand.create(bin: bin),
+                      ContainerExtraCommands.diff(bin: bin),
                       ContainerExecCommand.exec(bin: bin, category: .other),
+                      ContainerExtraCommands.export(bin: bin),
                       ContainerManageCommands.inspect(bin: bin),
                       ContainerManageCommands.kill(bin: bin),
                       ContainerManageCommands.logs(bin: bin),
                       ls,
                       ContainerManageCommands.pause(bin: bin, unpause: false),
+                      ContainerExtraCommands.port(bin: bin),
                       ContainerManageCommands.prune(),
                       ContainerManageCommands.rename(bin: bin),
                       ContainerManageCommands.restart(bin: bin),
                       rm,
                       ContainerRunCommand.run(bin: bin, category: .other),
                       ContainerManageCommands.start(bin: bin),
+                      ContainerStatsCommand.make(bin: bin),
                       ContainerManageCommands.stop(bin: bin),
                       ContainerManageCommands.top(bin: bin),
                       ContainerManageCommands.pause(bin: bin, unpause: true),
+                      ContainerExtraCommands.update(bin: bin),
                       ContainerManageCommands.wait(bin: bin))
         root.add(container)
 

@@ -239,11 +239,14 @@ enum ContainerManageCommands {
                 aliasLine: "\(bin) container start, \(bin) start",
                 flags: [
                     .bool("attach", "a", "Attach STDOUT/STDERR and forward signals"),
+                    .string("checkpoint", nil, "Restore from this checkpoint"),
+                    .string("checkpoint-dir", nil, "Use a custom checkpoint storage directory"),
                     .string("detach-keys", nil, "Override the key sequence for detaching a container"),
                     .bool("interactive", "i", "Attach container's STDIN"),
                 ],
                 args: .min(1)) { inv in
             let f = inv.flags
+            if f.isSet("checkpoint") || f.isSet("checkpoint-dir") { throw CLIError("checkpoints are not supported by berth") }
             let client = try inv.client()
             if f.bool("attach") || f.bool("interactive") {
                 guard inv.args.count == 1 else { throw CLIError("you cannot start and attach multiple containers at once") }

@@ -6,17 +6,33 @@ enum ContainerOptions {
     /// Flags shared by `run` and `create`.
     static let flags: [FlagSpec] = [
         .array("add-host", nil, "Add a custom host-to-IP mapping (host:ip)", type: "list"),
+        FlagSpec("annotation", .array, usage: "Add an annotation to the container (passed through to the OCI runtime)", typeName: "map", defaultValue: "map[]"),
         .array("attach", "a", "Attach to STDIN, STDOUT or STDERR", type: "list"),
+        FlagSpec("blkio-weight", .int, usage: "Block IO (relative weight), between 10 and 1000, or 0 to disable", typeName: "uint16", defaultValue: "0"),
+        FlagSpec("blkio-weight-device", .array, usage: "Block IO weight (relative device weight)", typeName: "list", defaultValue: "[]"),
         .array("cap-add", nil, "Add Linux capabilities", type: "list"),
         .array("cap-drop", nil, "Drop Linux capabilities", type: "list"),
         .string("cgroup-parent", nil, "Optional parent cgroup for the container"),
         .string("cgroupns", nil, "Cgroup namespace to use (host|private)\n'host':    Run the container in the Docker host's cgroup namespace\n'private': Run the container in its own private cgroup namespace\n'':        Use the cgroup namespace as configured by the\n           default-cgroupns-mode option on the daemon (default)"),
         .string("cidfile", nil, "Write the container ID to the file"),
+        FlagSpec("cpu-count", .int, usage: "CPU count (Windows only)"),
+        FlagSpec("cpu-percent", .int, usage: "CPU percent (Windows only)"),
         FlagSpec("cpu-shares", short: "c", .int, usage: "CPU shares (relative weight)"),
         .string("cpus", nil, "Number of CPUs", type: "decimal"),
         .string("cpuset-cpus", nil, "CPUs in which to allow execution (0-3, 0,1)"),
         .string("cpuset-mems", nil, "MEMs in which to allow execution (0-3, 0,1)"),
         .bool("disable-content-trust", nil, "Skip image verification", default: true),
+        FlagSpec("help", .bool, usage: "Print usage"),
+        FlagSpec("cpu-period", .int, usage: "Limit CPU CFS (Completely Fair Scheduler) period"),
+        FlagSpec("cpu-quota", .int, usage: "Limit CPU CFS (Completely Fair Scheduler) quota"),
+        FlagSpec("cpu-rt-period", .int, usage: "Limit CPU real-time period in microseconds"),
+        FlagSpec("cpu-rt-runtime", .int, usage: "Limit CPU real-time runtime in microseconds"),
+        .array("device", nil, "Add a host device to the container", type: "list"),
+        .array("device-cgroup-rule", nil, "Add a rule to the cgroup allowed devices list", type: "list"),
+        FlagSpec("device-read-bps", .array, usage: "Limit read rate (bytes per second) from a device", typeName: "list", defaultValue: "[]"),
+        FlagSpec("device-read-iops", .array, usage: "Limit read rate (IO per second) from a device", typeName: "list", defaultValue: "[]"),
+        FlagSpec("device-write-bps", .array, usage: "Limit write rate (bytes per second) to a device", typeName: "list", defaultValue: "[]"),
+        FlagSpec("device-write-iops", .array, usage: "Limit write rate (IO per second) to a device", typeName: "list", defaultValue: "[]"),
         .array("dns", nil, "Set custom DNS servers", type: "list"),
         .array("dns-option", nil, "Set DNS options", type: "list"),
         .array("dns-search", nil, "Set custom DNS search domains", type: "list"),
@@ -24,26 +40,49 @@ enum ContainerOptions {
         .string("entrypoint", nil, "Overwrite the default ENTRYPOINT of the image"),
         .array("env", "e", "Set environment variables", type: "list"),
         .array("env-file", nil, "Read in a file of environment variables", type: "list"),
+        .array("expose", nil, "Expose a port or a range of ports", type: "list"),
+        .string("gpus", nil, "GPU devices to add to the container ('all' to pass all GPUs)", type: "gpu-request"),
         .array("group-add", nil, "Add additional groups to join", type: "list"),
+        .string("health-cmd", nil, "Command to run to check health"),
+        FlagSpec("health-interval", .array, usage: "Time between running the check (ms|s|m|h)", typeName: "duration", defaultValue: "0s"),
+        FlagSpec("health-retries", .int, usage: "Consecutive failures needed to report unhealthy"),
+        FlagSpec("health-start-interval", .array, usage: "Time between running the check during the start period (ms|s|m|h)", typeName: "duration", defaultValue: "0s"),
+        FlagSpec("health-start-period", .array, usage: "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h)", typeName: "duration", defaultValue: "0s"),
+        FlagSpec("health-timeout", .array, usage: "Maximum time to allow one check to run (ms|s|m|h)", typeName: "duration", defaultValue: "0s"),
         .string("hostname", "h", "Container host name"),
         .bool("init", nil, "Run an init inside the container that forwards signals and reaps processes"),
         .bool("interactive", "i", "Keep STDIN open even if not attached"),
+        .string("io-maxbandwidth", nil, "Maximum IO bandwidth limit for the system drive (Windows only)", type: "bytes"),
+        FlagSpec("io-maxiops", .int, usage: "Maximum IOps limit for the system drive (Windows only)", typeName: "uint"),
+        .string("ip", nil, "IPv4 address (e.g., 172.30.100.104)"),
+        .string("ip6", nil, "IPv6 address (e.g., 2001:db8::33)"),
         .string("ipc", nil, "IPC mode to use"),
+        .string("isolation", nil, "Container isolation technology"),
+        .string("kernel-memory", nil, "Kernel memory limit", type: "bytes"),
         .array("label", "l", "Set meta data on a container", type: "list"),
         .array("label-file", nil, "Read in a line delimited file of labels", type: "list"),
+        .array("link", nil, "Add link to another container", type: "list"),
+        .array("link-local-ip", nil, "Container IPv4/IPv6 link-local addresses", type: "list"),
         .string("log-driver", nil, "Logging driver for the container"),
         .array("log-opt", nil, "Log driver options", type: "list"),
+        .string("mac-address", nil, "Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
         .string("memory", "m", "Memory limit", type: "bytes"),
         .string("memory-reservation", nil, "Memory soft limit", type: "bytes"),
         .string("memory-swap", nil, "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", type: "bytes"),
+        FlagSpec("memory-swappiness", .int, usage: "Tune container memory swappiness (0 to 100)", defaultValue: "-1"),
+        FlagSpec("mount", .array, usage: "Attach a filesystem mount to the container", typeName: "mount"),
         .string("name", nil, "Assign a name to the container"),
         .string("network", nil, "Connect a container to a network", type: "network"),
+        .array("network-alias", nil, "Add network-scoped alias for the container", type: "list"),
+        .bool("no-healthcheck", nil, "Disable any container-specified HEALTHCHECK"),
         .bool("oom-kill-disable", nil, "Disable OOM Killer"),
         FlagSpec("oom-score-adj", .int, usage: "Tune host's OOM preferences (-1000 to 1000)"),
         .string("pid", nil, "PID namespace to use"),
         FlagSpec("pids-limit", .int, usage: "Tune container pids limit (set -1 for unlimited)"),
         .string("platform", nil, "Set platform if server is multi-platform capable"),
         .bool("privileged", nil, "Give extended privileges to this container"),
+        .array("publish", "p", "Publish a container's port(s) to the host", type: "list"),
+        .bool("publish-all", "P", "Publish all exposed ports to random ports"),
         .string("pull", nil, "Pull image before running (\"always\", \"missing\", \"never\")", default: "missing"),
         .bool("quiet", "q", "Suppress the pull output"),
         .bool("read-only", nil, "Mount the container's root filesystem as read only"),
@@ -54,14 +93,17 @@ enum ContainerOptions {
         .string("shm-size", nil, "Size of /dev/shm", type: "bytes"),
         .string("stop-signal", nil, "Signal to stop the container"),
         FlagSpec("stop-timeout", .int, usage: "Timeout (in seconds) to stop a container"),
+        .array("storage-opt", nil, "Storage driver options for the container", type: "list"),
         FlagSpec("sysctl", .array, usage: "Sysctl options", typeName: "map", defaultValue: "map[]"),
         .array("tmpfs", nil, "Mount a tmpfs directory", type: "list"),
         .bool("tty", "t", "Allocate a pseudo-TTY"),
         FlagSpec("ulimit", .array, usage: "Ulimit options", typeName: "ulimit", defaultValue: "[]"),
+        .bool("use-api-socket", nil, "Bind mount Docker API socket and required auth"),
         .string("user", "u", "Username or UID (format: <name|uid>[:<group|gid>])"),
         .string("userns", nil, "User namespace to use"),
         .string("uts", nil, "UTS namespace to use"),
         .array("volume", "v", "Bind mount a volume", type: "list"),
+        .string("volume-driver", nil, "Optional volume driver for the container"),
         .array("volumes-from", nil, "Mount volumes from the specified container(s)", type: "list"),
         .string("workdir", "w", "Working directory inside the container"),
     ]
@@ -257,7 +299,7 @@ enum ContainerOptions {
         c.AttachStderr = attach.stderr
         c.Tty = tty
         c.OpenStdin = interactive
-        c.StdinOnce = false
+        c.StdinOnce = interactive && attach.stdin
 
         // Environment and labels.
         var envs: [String] = []
@@ -321,14 +363,15 @@ enum ContainerOptions {
         if f.isSet("cpu-shares") { h.CpuShares = Int64(f.int("cpu-shares")) }
         if f.isSet("cpuset-cpus") { h.CpusetCpus = f.string("cpuset-cpus") }
         if f.isSet("cpuset-mems") { h.CpusetMems = f.string("cpuset-mems") }
-        if f.isSet("pids-limit") { h.PidsLimit = Int64(f.int("pids-limit")) }
-        if f.isSet("oom-kill-disable") { h.OomKillDisable = f.bool("oom-kill-disable") }
+        h.PidsLimit = Int64(f.int("pids-limit"))
+        h.OomKillDisable = f.bool("oom-kill-disable")
         if f.isSet("oom-score-adj") { h.OomScoreAdj = f.int("oom-score-adj") }
         if f.isSet("cgroup-parent") { h.CgroupParent = f.string("cgroup-parent") }
         let ulimits = try f.strings("ulimit").map { v throws(ValueError) in try parseUlimit(v) }
-        h.Ulimits = ulimits.isEmpty ? nil : ulimits
-        h.CapAdd = f.strings("cap-add").isEmpty ? nil : f.strings("cap-add")
-        h.CapDrop = f.strings("cap-drop").isEmpty ? nil : f.strings("cap-drop")
+        h.Ulimits = ulimits
+        let (capAdd, capDrop) = effectiveCaps(add: f.strings("cap-add"), drop: f.strings("cap-drop"))
+        h.CapAdd = capAdd.isEmpty ? nil : capAdd
+        h.CapDrop = capDrop.isEmpty ? nil : capDrop
         h.Privileged = f.bool("privileged")
         h.ReadonlyRootfs = f.bool("read-only")
         var secopts: [String] = []
@@ -359,9 +402,9 @@ enum ContainerOptions {
         if f.isSet("userns") { h.UsernsMode = f.string("userns") }
         if f.isSet("cgroupns") { h.CgroupnsMode = f.string("cgroupns") }
         if !f.strings("add-host").isEmpty { h.ExtraHosts = f.strings("add-host") }
-        if !f.strings("dns").isEmpty { h.Dns = f.strings("dns") }
-        if !f.strings("dns-option").isEmpty { h.DnsOptions = f.strings("dns-option") }
-        if !f.strings("dns-search").isEmpty { h.DnsSearch = f.strings("dns-search") }
+        h.Dns = f.strings("dns")
+        h.DnsOptions = f.strings("dns-option")
+        h.DnsSearch = f.strings("dns-search")
         if !f.strings("group-add").isEmpty { h.GroupAdd = f.strings("group-add") }
         if !f.strings("volume").isEmpty { h.Binds = f.strings("volume") }
         if !f.strings("volumes-from").isEmpty { h.VolumesFrom = f.strings("volumes-from") }
@@ -381,6 +424,52 @@ enum ContainerOptions {
                 s[String(kv[0])] = String(kv[1])
             }
             h.Sysctls = s
+        }
+        try parsePorts(f, &c, &h)
+        if f.isSet("cpu-period") { h.CpuPeriod = Int64(f.int("cpu-period")) }
+        if f.isSet("cpu-quota") { h.CpuQuota = Int64(f.int("cpu-quota")) }
+        h.MemorySwappiness = Int64(f.int("memory-swappiness"))
+        h.Devices = .array([])
+        if !f.strings("device").isEmpty {
+            h.Devices = .array(try f.strings("device").map { v throws(ValueError) in
+                let parts = v.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+                guard (1...3).contains(parts.count), !parts[0].isEmpty else { throw ValueError(flag: "device", value: v, reason: "invalid device specification: \(v)") }
+                var perms = "rwm", inner = parts[0]
+                if parts.count == 2 {
+                    if parts[1].allSatisfy({ "rwm".contains($0) }) && !parts[1].isEmpty { perms = parts[1] } else { inner = parts[1] }
+                }
+                if parts.count == 3 { inner = parts[1]; perms = parts[2] }
+                return .object(["PathOnHost": .string(parts[0]), "PathInContainer": .string(inner), "CgroupPermissions": .string(perms)])
+            })
+        }
+        if !f.strings("mount").isEmpty {
+            h.Mounts = .array(try f.strings("mount").map { v throws(ValueError) in try parseMount(v) })
+        }
+        try parseHealth(f, &c)
+        var annotations: [String: String] = [:]
+        for v in f.strings("annotation") {
+            let kv = v.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            annotations[String(kv[0])] = kv.count > 1 ? String(kv[1]) : ""
+        }
+        if !annotations.isEmpty { h.Annotations = annotations }
+        if f.isSet("blkio-weight") { h.BlkioWeight = f.int("blkio-weight") }
+        if f.isSet("cpu-rt-period") { h.CpuRealtimePeriod = Int64(f.int("cpu-rt-period")) }
+        if f.isSet("cpu-rt-runtime") { h.CpuRealtimeRuntime = Int64(f.int("cpu-rt-runtime")) }
+        if !f.strings("device-cgroup-rule").isEmpty { h.DeviceCgroupRules = f.strings("device-cgroup-rule") }
+        if f.isSet("isolation") { h.Isolation = f.string("isolation") }
+        if !f.strings("link").isEmpty { h.Links = f.strings("link") }
+        if f.isSet("mac-address") { c.MacAddress = f.string("mac-address") }
+        if f.isSet("volume-driver") { h.VolumeDriver = f.string("volume-driver") }
+        var storageOpts: [String: String] = [:]
+        for v in f.strings("storage-opt") {
+            let kv = v.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard kv.count == 2 else { throw ParseError(message: "invalid storage option") }
+            storageOpts[String(kv[0])] = String(kv[1])
+        }
+        if !storageOpts.isEmpty { h.StorageOpt = storageOpts }
+        for unsupported in ["gpus", "use-api-socket", "ip", "ip6", "network-alias", "link-local-ip", "device-read-bps",
+                            "device-read-iops", "device-write-bps", "device-write-iops", "blkio-weight-device"] where f.isSet(unsupported) {
+            throw ParseError(message: "--\(unsupported) is not supported by berth yet")
         }
         var logOpts: [String: String] = [:]
         for v in f.strings("log-opt") {
@@ -406,6 +495,129 @@ enum ContainerOptions {
         p.config = c
         p.host = h
         return p
+    }
+
+    /// Docker's `opts.EffectiveCapAddCapDrop`: names upper-cased with `CAP_` (except `ALL`), de-duplicated and sorted;
+    /// `ALL` in one list wins over the rest of it, and a capability both added and dropped is only added.
+    static func effectiveCaps(add: [String], drop: [String]) -> ([String], [String]) {
+        func norm(_ c: String) -> String {
+            let u = c.uppercased()
+            if u == "ALL" || u.hasPrefix("CAP_") { return u }
+            return "CAP_" + u
+        }
+        var a = Set(add.map(norm)), d = Set(drop.map(norm))
+        if a.contains("ALL") { a = ["ALL"] }
+        if d.contains("ALL") { d = ["ALL"] } else { d.subtract(a) }
+        return (a.sorted(), d.sorted())
+    }
+
+    /// `-p [ip:][hostPort:]containerPort[/proto]` (ranges allowed), `--expose`, `-P` (docker's `nat.ParsePortSpecs`).
+    static func parsePorts(_ f: ParsedFlags, _ c: inout ContainerAPIConfig, _ h: inout ContainerHostConfig) throws(ValueError) {
+        func range(_ s: String, _ flag: String, _ v: String) throws(ValueError) -> ClosedRange<Int> {
+            let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count <= 2, let lo = Int(parts[0]), let hi = Int(parts.count == 2 ? parts[1] : parts[0]),
+                  (0...65535).contains(lo), (0...65535).contains(hi), lo <= hi
+            else { throw ValueError(flag: flag, value: v, reason: "invalid containerPort: \(s)") }
+            return lo...hi
+        }
+        var exposed: [String: JSONValue] = [:]
+        var bindings: [String: [JSONValue]] = [:]
+        for v in f.strings("expose") {
+            var spec = v, proto = "tcp"
+            if let i = v.lastIndex(of: "/") { proto = String(v[v.index(after: i)...]); spec = String(v[..<i]) }
+            for p in try range(spec, "expose", v) { exposed["\(p)/\(proto)"] = .object([:]) }
+        }
+        for v in f.strings("publish") {
+            var spec = v, proto = "tcp"
+            if let i = v.lastIndex(of: "/") { proto = String(v[v.index(after: i)...]); spec = String(v[..<i]) }
+            var ip = "", host = "", ctr = spec
+            if spec.hasPrefix("["), let close = spec.firstIndex(of: "]") {
+                ip = String(spec[spec.index(after: spec.startIndex)..<close])
+                let rest = spec[spec.index(after: close)...].dropFirst()
+                let parts = rest.split(separator: ":", omittingEmptySubsequences: false)
+                host = parts.count == 2 ? String(parts[0]) : ""
+                ctr = String(parts.last ?? "")
+            } else {
+                let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+                switch parts.count {
+                case 1: ctr = parts[0]
+                case 2: host = parts[0]; ctr = parts[1]
+                case 3: ip = parts[0]; host = parts[1]; ctr = parts[2]
+                default: throw ValueError(flag: "publish", value: v, reason: "invalid hostPort: \(v)")
+                }
+            }
+            if ctr.isEmpty { throw ValueError(flag: "publish", value: v, reason: "no port specified: \(spec)<empty>") }
+            let cr = try range(ctr, "publish", v)
+            let hr: ClosedRange<Int>? = host.isEmpty ? nil : try range(host, "publish", v)
+            if let hr, hr.count != cr.count, hr.count != 1 {
+                throw ValueError(flag: "publish", value: v, reason: "invalid ranges specified for container and host Ports: \(ctr) and \(host)")
+            }
+            for (i, p) in cr.enumerated() {
+                let key = "\(p)/\(proto)"
+                exposed[key] = .object([:])
+                var hp = ""
+                if let hr { hp = hr.count == 1 ? (hr.count == cr.count ? String(hr.lowerBound) : "\(hr.lowerBound)-\(hr.upperBound)") : String(hr.lowerBound + i) }
+                bindings[key, default: []].append(.object(["HostIp": .string(ip), "HostPort": .string(hp)]))
+            }
+        }
+        if !exposed.isEmpty { c.ExposedPorts = exposed }
+        h.PortBindings = .object(bindings.mapValues { .array($0) })
+        if f.bool("publish-all") { h.PublishAllPorts = true }
+    }
+
+    /// `--mount type=bind,source=/a,target=/b,readonly` (docker's `opts.MountOpt`).
+    static func parseMount(_ v: String) throws(ValueError) -> JSONValue {
+        var m: [String: JSONValue] = ["Type": .string("volume")]
+        var bind: [String: JSONValue] = [:], tmpfs: [String: JSONValue] = [:], vol: [String: JSONValue] = [:]
+        for field in v.split(separator: ",") {
+            let kv = field.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let key = kv[0].lowercased(), val = kv.count > 1 ? kv[1] : nil
+            switch key {
+            case "type": m["Type"] = .string(val ?? "")
+            case "source", "src": m["Source"] = .string(val ?? "")
+            case "target", "dst", "destination": m["Target"] = .string(val ?? "")
+            case "readonly", "ro":
+                let b = val.map { FlagParser.parseBool($0) ?? false } ?? true
+                m["ReadOnly"] = .bool(b)
+            case "bind-propagation": bind["Propagation"] = .string(val ?? "")
+            case "tmpfs-size":
+                guard let n = ramInBytes(val ?? "") else { throw ValueError(flag: "mount", value: v, reason: "invalid value for \(key): \(val ?? "")") }
+                tmpfs["SizeBytes"] = .number(Double(n))
+            case "tmpfs-mode": tmpfs["Mode"] = .number(Double(Int(val ?? "", radix: 8) ?? 0))
+            case "volume-nocopy": vol["NoCopy"] = .bool(true)
+            case "consistency": m["Consistency"] = .string(val ?? "")
+            default: throw ValueError(flag: "mount", value: v, reason: "unexpected key '\(key)' in '\(field)'")
+            }
+        }
+        if m["Target"] == nil { throw ValueError(flag: "mount", value: v, reason: "target is required") }
+        if !bind.isEmpty { m["BindOptions"] = .object(bind) }
+        if !tmpfs.isEmpty { m["TmpfsOptions"] = .object(tmpfs) }
+        if !vol.isEmpty { m["VolumeOptions"] = .object(vol) }
+        return .object(m)
+    }
+
+    /// `--health-*` / `--no-healthcheck` → `Config.Healthcheck` (durations in nanoseconds).
+    static func parseHealth(_ f: ParsedFlags, _ c: inout ContainerAPIConfig) throws(ValueError) {
+        let names = ["health-cmd", "health-interval", "health-retries", "health-start-interval", "health-start-period", "health-timeout"]
+        let any = names.contains { f.isSet($0) }
+        if f.bool("no-healthcheck") {
+            if any { throw ValueError(flag: "no-healthcheck", value: "true", reason: "--no-healthcheck conflicts with --health-* options") }
+            c.Healthcheck = .object(["Test": .array([.string("NONE")])])
+            return
+        }
+        guard any else { return }
+        var hc: [String: JSONValue] = [:]
+        if f.isSet("health-cmd") { hc["Test"] = .array([.string("CMD-SHELL"), .string(f.string("health-cmd"))]) }
+        for (flag, key) in [("health-interval", "Interval"), ("health-timeout", "Timeout"), ("health-start-period", "StartPeriod"),
+                            ("health-start-interval", "StartInterval")] where f.isSet(flag) {
+            let v = f.string(flag)
+            guard let d = ContainerManageCommands.parseGoDuration(v) else {
+                throw ValueError(flag: flag, value: v, reason: "time: invalid duration \(GoFormat.quote(v))")
+            }
+            hc[key] = .number((d * 1e9).rounded())
+        }
+        if f.isSet("health-retries") { hc["Retries"] = .number(Double(f.int("health-retries"))) }
+        c.Healthcheck = .object(hc)
     }
 
     /// The JSON body of `POST /containers/create`.

@@ -22,7 +22,13 @@ enum ContainerRunCommand {
 
     static func create(bin: String, use: String = "create [OPTIONS] IMAGE [COMMAND] [ARG...]") -> Command {
         Command(use, "Create a new container", aliasLine: "\(bin) container create, \(bin) create",
-                flags: ContainerOptions.flags, args: .min(1), interspersed: false, run: runCreate)
+                flags: ContainerOptions.flags.map { f in
+                    guard f.long == "pull" else { return f }
+                    var p = f
+                    // sic: docker's create help has "|missing".
+                    p.usage = "Pull image before creating (\"always\", \"|missing\", \"never\")"
+                    return p
+                }, args: .min(1), interspersed: false, run: runCreate)
     }
 
     /// `docker: msg` plus the help hint (status 125), docker's `reportError(…, withHelp: true)`.
@@ -76,7 +82,7 @@ enum ContainerRunCommand {
         if FileManager.default.fileExists(atPath: path) {
             throw CLIError("container ID file found, make sure the other container isn't running or delete \(path)")
         }
-        FileManager.default.createFile(atPath: path, contents: Data(id.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(id.utf8))
     }
 
     static func runCreate(_ inv: Invocation) throws {
@@ -114,8 +120,6 @@ enum ContainerRunCommand {
             p.config.AttachStdout = false
             p.config.AttachStderr = false
             p.config.StdinOnce = false
-        } else {
-            if p.config.OpenStdin == true && p.config.AttachStdin == true { p.config.StdinOnce = true }
         }
         let tty = p.config.Tty ?? false
         let attachStdin = p.config.AttachStdin ?? false

@@ -93,6 +93,32 @@ extension APIRoutes {
             Route(.GET, "/containers/{id}/top") { req in
                 try .json(try await svc().top(req.param("id"), psArgs: req.query["ps_args"]))
             },
+            Route(.GET, "/containers/{id}/stats") { req in
+                let c = try svc()
+                let id = try await c.resolve(req.param("id")).ID
+                let stream = req.query.bool("stream", default: true) && !req.query.bool("one-shot")
+                return .jsonStream { out in
+                    var pre: JSONValue? = nil
+                    var preRead = "0001-01-01T00:00:00Z"
+                    if !stream && !req.query.bool("one-shot") {
+                        // Docker waits one interval so that precpu_stats is meaningful.
+                        let first = try await c.stats(id, pre: nil, preRead: preRead)
+                        pre = first["cpu_stats"]
+                        if case .string(let s)? = first["read"] { preRead = s }
+                        try await Task.sleep(nanoseconds: 1_000_000_000)
+                    }
+                    repeat {
+                        let sample = try await c.stats(id, pre: pre, preRead: preRead)
+                        try await out.writeJSON(sample)
+                        pre = sample["cpu_stats"]
+                        if case .string(let s)? = sample["read"] { preRead = s }
+                        if !stream { break }
+                        let running = await c.isRunning(id)
+                        if !running { break }
+                        try await Task.sleep(nanoseconds: 1_000_000_000)
+                    } while true
+                }
+            },
             Route(.POST, "/containers/prune") { req in
                 try .json(try await svc().prune(filters: try req.query.filters().dictionary))
             },

@@ -1,0 +1,221 @@
+import APIClient
+import APIModels
+import Foundation
+import OCI
+
+/// `update`, `diff`, `export`, `commit`, `cp` (tar streams with `-`).
+enum ContainerExtraCommands {
+    static func path(_ id: String, _ suffix: String = "") -> String { ContainerManageCommands.path(id, suffix) }
+
+    static func update(bin: String) -> Command {
+        Command("update [OPTIONS] CONTAINER [CONTAINER...]", "Update configuration of one or more containers",
+                aliasLine: "\(bin) container update, \(bin) update",
+                flags: [
+                    FlagSpec("blkio-weight", .int, usage: "Block IO (relative weight), between 10 and 1000, or 0 to disable", typeName: "uint16", defaultValue: "0"),
+                    FlagSpec("cpu-period", .int, usage: "Limit CPU CFS (Completely Fair Scheduler) period"),
+                    FlagSpec("cpu-quota", .int, usage: "Limit CPU CFS (Completely Fair Scheduler) quota"),
+                    FlagSpec("cpu-rt-period", .int, usage: "Limit the CPU real-time period in microseconds"),
+                    FlagSpec("cpu-rt-runtime", .int, usage: "Limit the CPU real-time runtime in microseconds"),
+                    FlagSpec("cpu-shares", short: "c", .int, usage: "CPU shares (relative weight)"),
+                    .string("cpus", nil, "Number of CPUs", type: "decimal"),
+                    .string("cpuset-cpus", nil, "CPUs in which to allow execution (0-3, 0,1)"),
+                    .string("cpuset-mems", nil, "MEMs in which to allow execution (0-3, 0,1)"),
+                    .string("memory", "m", "Memory limit", type: "bytes"),
+                    .string("memory-reservation", nil, "Memory soft limit", type: "bytes"),
+                    .string("memory-swap", nil, "Swap limit equal to memory plus swap: -1 to enable unlimited swap", type: "bytes"),
+                    FlagSpec("pids-limit", .int, usage: "Tune container pids limit (set -1 for unlimited)"),
+                    .string("restart", nil, "Restart policy to apply when a container exits"),
+                ],
+                args: .min(1)) { inv in
+            let f = inv.flags
+            var body: [String: Any] = [:]
+            func bytes(_ flag: String) throws -> Int64? {
+                guard f.isSet(flag) else { return nil }
+                let v = f.string(flag)
+                if flag == "memory-swap" && v == "-1" { return -1 }
+                guard let b = ContainerOptions.ramInBytes(v) else { throw inv.flagValueError(flag, v, "invalid size: '\(v)'") }
+                return b
+            }
+            if let m = try bytes("memory") { body["Memory"] = m }
+            if let m = try bytes("memory-reservation") { body["MemoryReservation"] = m }
+            if let m = try bytes("memory-swap") { body["MemorySwap"] = m }
+            if f.isSet("cpus") {
+                do { body["NanoCpus"] = try ContainerOptions.nanoCPUs(f.string("cpus")) } catch let e as ContainerOptions.ValueError {
+                    throw inv.flagValueError(e.flag, e.value, e.reason)
+                }
+            }
+            if f.isSet("cpu-shares") { body["CpuShares"] = f.int("cpu-shares") }
+            if f.isSet("cpu-period") { body["CpuPeriod"] = f.int("cpu-period") }
+            if f.isSet("blkio-weight") { body["BlkioWeight"] = f.int("blkio-weight") }
+            if f.isSet("cpu-rt-period") { body["CpuRealtimePeriod"] = f.int("cpu-rt-period") }
+            if f.isSet("cpu-rt-runtime") { body["CpuRealtimeRuntime"] = f.int("cpu-rt-runtime") }
+            if f.isSet("cpu-quota") { body["CpuQuota"] = f.int("cpu-quota") }
+            if f.isSet("cpuset-cpus") { body["CpusetCpus"] = f.string("cpuset-cpus") }
+            if f.isSet("cpuset-mems") { body["CpusetMems"] = f.string("cpuset-mems") }
+            if f.isSet("pids-limit") { body["PidsLimit"] = f.int("pids-limit") }
+            if f.isSet("restart") {
+                let p: RestartPolicy?
+                do { p = try ContainerOptions.parseRestart(f.string("restart")) } catch let e as ContainerOptions.ParseError { throw CLIError(e.message) }
+                if let p { body["RestartPolicy"] = ["Name": p.Name ?? "", "MaximumRetryCount": p.MaximumRetryCount ?? 0] }
+            }
+            if body.isEmpty { throw CLIError("you must provide one or more flags when using this command") }
+            let data = Array(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]))
+            try ContainerManageCommands.forEach(inv) { c, id in
+                let (_, resp) = try c.send(.POST, path(id, "/update"), body: data)
+                for w in (try? JSON.parse(resp))?["Warnings"]?.stringArray ?? [] { inv.err.writeLine(w) }
+            }
+        }
+    }
+
+    static func diff(bin: String) -> Command {
+        Command("diff CONTAINER", "Inspect changes to files or directories on a container's filesystem",
+                aliasLine: "\(bin) container diff, \(bin) diff", args: .exact(1)) { inv in
+            let (_, body) = try inv.client().send(.GET, path(inv.args[0], "/changes"))
+            for ch in (try? JSON.parse(body))?.arrayValue ?? [] {
+                let kind: String
+                switch ch["Kind"]?.int64Value ?? 0 {
+                case 1: kind = "A"
+                case 2: kind = "D"
+                default: kind = "C"
+                }
+                inv.out.writeLine(kind + " " + (ch["Path"]?.stringValue ?? ""))
+            }
+        }
+    }
+
+    /// Streams a GET response body to `-o FILE` or stdout (refusing a terminal, like docker).
+    static func download(_ inv: Invocation, _ p: String, query: [(String, String)] = [], output: String) throws {
+        let client = try inv.client()
+        if output.isEmpty || output == "-" {
+            if inv.out.isTerminal && output.isEmpty {
+                throw CLIError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+            }
+            let out = inv.out
+            try client.streamBytes(.GET, p, query: query) { b in out.write(b) }
+            out.flush()
+            return
+        }
+        let tmp = output + ".berth-tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: nil), let h = FileHandle(forWritingAtPath: tmp) else {
+            throw CLIError("failed to export container: open \(output): permission denied")
+        }
+        do {
+            try client.streamBytes(.GET, p, query: query) { b in h.write(Data(b)) }
+            try h.close()
+            _ = try? FileManager.default.removeItem(atPath: output)
+            try FileManager.default.moveItem(atPath: tmp, toPath: output)
+        } catch {
+            try? h.close()
+            try? FileManager.default.removeItem(atPath: tmp)
+            throw error
+        }
+    }
+
+    static func export(bin: String) -> Command {
+        Command("export [OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive",
+                aliasLine: "\(bin) container export, \(bin) export",
+                flags: [.string("output", "o", "Write to a file, instead of STDOUT")],
+                args: .exact(1)) { inv in
+            try download(inv, path(inv.args[0], "/export"), output: inv.flags.string("output"))
+        }
+    }
+
+    static func commit(bin: String) -> Command {
+        Command("commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes",
+                aliasLine: "\(bin) container commit, \(bin) commit",
+                flags: [
+                    .string("author", "a", "Author (e.g., \"John Hannibal Smith <hannibal@a-team.com>\")"),
+                    .array("change", "c", "Apply Dockerfile instruction to the created image", type: "list"),
+                    .string("message", "m", "Commit message"),
+                    .bool("pause", "p", "Pause container during commit", default: true),
+                ],
+                args: .range(1, 2)) { inv in
+            let f = inv.flags
+            var q: [(String, String)] = [("container", inv.args[0])]
+            if inv.args.count == 2 {
+                let ref = try parseReference(inv.args[1])
+                q.append(("repo", ref.name))
+                if let t = ref.tag { q.append(("tag", t)) }
+            }
+            if !f.string("message").isEmpty { q.append(("comment", f.string("message"))) }
+            if !f.string("author").isEmpty { q.append(("author", f.string("author"))) }
+            for c in f.strings("change") { q.append(("changes", c)) }
+            if !f.bool("pause") { q.append(("pause", "0")) }
+            let (_, body) = try inv.client().send(.POST, "/commit", query: q, body: Array("{}".utf8))
+            inv.out.writeLine((try? JSON.parse(body))?["Id"]?.stringValue ?? "")
+        }
+    }
+
+    static func port(bin: String) -> Command {
+        Command("port CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings or a specific mapping for the container",
+                aliasLine: "\(bin) container port, \(bin) port", args: .range(1, 2)) { inv in
+            let (_, body) = try inv.client().send(.GET, path(inv.args[0], "/json"))
+            let ports = try JSON.parse(body)["NetworkSettings"]?["Ports"]?.mapValue
+            func hostPort(_ b: TemplateValue) -> String {
+                let ip = b["HostIp"]?.stringValue ?? "", hp = b["HostPort"]?.stringValue ?? ""
+                return ip.contains(":") ? "[\(ip)]:\(hp)" : "\(ip):\(hp)"
+            }
+            if inv.args.count == 2 {
+                var spec = inv.args[1], proto = "tcp"
+                if let i = spec.lastIndex(of: "/") { proto = String(spec[spec.index(after: i)...]); spec = String(spec[..<i]) }
+                guard let n = Int(spec) else { throw CLIError("Error: invalid port (\(spec)): strconv.ParseUint: parsing \(GoFormat.quote(spec)): invalid syntax") }
+                let key = "\(n)/\(proto)"
+                let bindings = ports?[key]?.arrayValue ?? []
+                if bindings.isEmpty { throw CLIError("Error: No public port '\(inv.args[1])' published for \(inv.args[0])") }
+                for b in bindings { inv.out.writeLine(hostPort(b)) }
+                return
+            }
+            var lines: [(Int, String, String)] = []
+            for (key, v) in ports?.pairs ?? [] {
+                let parts = key.split(separator: "/")
+                let n = Int(parts.first ?? "") ?? 0, proto = parts.count > 1 ? String(parts[1]) : "tcp"
+                for b in v.arrayValue { lines.append((n, proto, "\(key) -> \(hostPort(b))")) }
+            }
+            lines.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+            for l in lines { inv.out.writeLine(l.2) }
+        }
+    }
+
+    /// `CONTAINER:PATH` split (a local path with `/` or `.` first, or without `:`, is local).
+    static func splitCpArg(_ s: String) -> (container: String?, path: String) {
+        if s.hasPrefix("/") || s.hasPrefix(".") { return (nil, s) }
+        guard let i = s.firstIndex(of: ":") else { return (nil, s) }
+        return (String(s[..<i]), String(s[s.index(after: i)...]))
+    }
+
+    static func cp(bin: String) -> Command {
+        Command("cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\t\(bin) cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+                "Copy files/folders between a container and the local filesystem",
+                long: "Copy files/folders between a container and the local filesystem\n\nUse '-' as the source to read a tar archive from stdin\nand extract it to a directory destination in a container.\nUse '-' as the destination to stream a tar archive of a\ncontainer source to stdout.",
+                aliasLine: "\(bin) container cp, \(bin) cp",
+                flags: [
+                    .bool("archive", "a", "Archive mode (copy all uid/gid information)"),
+                    .bool("follow-link", "L", "Always follow symbol link in SRC_PATH"),
+                    .bool("quiet", "q", "Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached"),
+                ],
+                args: .exact(2)) { inv in
+            let src = splitCpArg(inv.args[0]), dst = splitCpArg(inv.args[1])
+            switch (src.container, dst.container) {
+            case (nil, nil):
+                throw CLIError("must specify at least one container source")
+            case (.some, .some):
+                throw CLIError("copying between containers is not supported")
+            case (.some(let c), nil):
+                guard dst.path == "-" else {
+                    throw CLIError("berth cp: copying to a local path is not supported yet; use '-' for a tar stream")
+                }
+                if src.path.isEmpty { throw CLIError("Error response from daemon: path cannot be empty") }
+                try download(inv, path(c, "/archive"), query: [("path", src.path)], output: "-")
+            case (nil, .some(let c)):
+                guard src.path == "-" else {
+                    throw CLIError("berth cp: copying from a local path is not supported yet; use '-' for a tar stream")
+                }
+                let data = inv.ctx.stdin.readAll()
+                var q: [(String, String)] = [("path", dst.path), ("noOverwriteDirNonDir", "true")]
+                if inv.flags.bool("archive") { q.append(("copyUIDGID", "true")) }
+                try inv.client().send(.PUT, path(c, "/archive"), query: q, headers: [("Content-Type", "application/x-tar")],
+                                      body: data, jsonBody: false)
+            }
+        }
+    }
+}
