@@ -105,7 +105,7 @@ extension RegistryClient {
             } catch {
                 if Task.isCancelled { throw CancellationError() }
                 guard attempt < configuration.maxRetries else {
-                    throw BerthError(.unavailable, "\(Self.goMethod(req.method)) \"\(realm)\": \(Self.describe(error))", cause: SendableErrorBox(error))
+                    throw BerthError(.unavailable, "\(Self.goMethod(req.method)) \"\(realm)\": \(Self.describe(error, url: realm))", cause: SendableErrorBox(error))
                 }
             }
             try await Task.sleep(for: backoff(attempt))

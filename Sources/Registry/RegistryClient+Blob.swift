@@ -84,7 +84,8 @@ extension RegistryClient {
     private func verify(_ p: BlobProgress) throws {
         let got = p.hasher.finalize()
         guard got == p.expected.digest else {
-            throw BerthError(.dataCorrupted, "\(p.kind) verification failed for digest \(p.expected.digest): got \(got)")
+            logger.error("blob content does not match its digest", metadata: ["expected": "\(p.expected.digest)", "got": "\(got)"])
+            throw BerthError(.dataCorrupted, "\(p.kind) verification failed for digest \(p.expected.digest)")
         }
     }
 
@@ -113,6 +114,10 @@ extension RegistryClient {
         case 416 where size >= 0 && progress.offset >= size:
             await Self.drain(resp)
             return
+        case 416:
+            // The registry holds fewer bytes than the descriptor promises: the blob is damaged, not the connection.
+            await Self.drain(resp)
+            throw BerthError(.dataCorrupted, "\(progress.kind) verification failed for digest \(progress.expected.digest)")
         case 429, 500...599:
             let e = await responseError(resp)
             throw RetryableFailure(description: "Get \"\(url(path, on: ep))\": \(e.description)")
@@ -132,7 +137,7 @@ extension RegistryClient {
                     if chunk.readableBytes == 0 { continue }
                 }
                 if size >= 0 && progress.offset + Int64(chunk.readableBytes) > size {
-                    throw BerthError(.dataCorrupted, "\(progress.kind) verification failed for digest \(progress.expected.digest): more than the expected \(size) bytes")
+                    throw BerthError(.dataCorrupted, "\(progress.kind) verification failed for digest \(progress.expected.digest)")
                 }
                 chunk.withUnsafeReadableBytes { progress.hasher.update($0) }
                 progress.offset += Int64(chunk.readableBytes)

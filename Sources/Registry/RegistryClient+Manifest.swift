@@ -22,8 +22,14 @@ extension RegistryClient {
     public func resolve(_ ref: Reference, platform: Platform = .host, credential: RegistryCredential? = nil) async throws -> ResolvedManifest {
         let auth = AuthContext(domain: ref.domain, explicit: credential, scopes: [Self.pullScope(ref)])
         return try await withEndpoints(domain: ref.domain) { ep in
-            let top = try await fetchManifest(ref, reference: Self.manifestReference(ref), on: ep, auth: auth)
-            if let d = ref.digest, d != top.digest {
+            // Like Docker, resolve a tag with HEAD first: the digest it names is then fetched and verified,
+            // and auth or not-found errors read "Head …" as Docker's do.
+            var expected = ref.digest
+            if expected == nil {
+                expected = try await headManifestDigest(ref, on: ep, auth: auth)
+            }
+            let top = try await fetchManifest(ref, reference: expected?.description ?? Self.manifestReference(ref), on: ep, auth: auth)
+            if let d = expected, d != top.digest {
                 throw BerthError(.dataCorrupted, "manifest verification failed for digest \(d)")
             }
             if MediaType.isIndex(top.mediaType) {
@@ -73,6 +79,21 @@ extension RegistryClient {
             }
             return (Descriptor(mediaType: m.mediaType, digest: m.digest, size: Int64(m.bytes.count)), m.bytes)
         }
+    }
+
+    /// The digest a tag points to, from a HEAD request; nil when the registry sends no `Docker-Content-Digest`.
+    func headManifestDigest(_ ref: Reference, on ep: Endpoint, auth: AuthContext) async throws -> Digest? {
+        var req = Request(method: .HEAD, path: "/v2/\(ref.path)/manifests/\(Self.manifestReference(ref))")
+        req.headers.add(name: "Accept", value: MediaType.manifestAccept.joined(separator: ", "))
+        let resp = try await sendRetrying(req, on: ep, auth: auth)
+        await Self.drain(resp)
+        guard resp.status == .ok else {
+            if resp.status == .notFound {
+                throw RegistryAPIError(status: 404, entries: [.init(code: "MANIFEST_UNKNOWN", message: "manifest unknown")]).pullError(ref)
+            }
+            throw RegistryAPIError.from(status: Int(resp.status.code), headers: resp.headers, body: []).pullError(ref)
+        }
+        return resp.headers.first(name: "Docker-Content-Digest").flatMap { try? Digest(parsing: $0) }
     }
 
     /// HEADs the manifest to learn its digest, media type and size without downloading it.

@@ -99,7 +99,7 @@ public final class RegistryClient: Sendable {
                 return ep
             } catch {
                 logger.debug("registry ping failed", metadata: ["url": "\(url)", "error": "\(error)"])
-                lastError = BerthError(.unavailable, "Get \"\(url)\": \(Self.describe(error))", cause: SendableErrorBox(error))
+                lastError = BerthError(.unavailable, "Get \"\(url)\": \(Self.describe(error, url: url))", cause: SendableErrorBox(error))
             }
         }
         throw lastError!
@@ -224,7 +224,7 @@ public final class RegistryClient: Sendable {
             resp = try await http.execute(req, timeout: (request.timeout ?? configuration.responseTimeout).timeAmount, logger: logger)
         } catch {
             if Task.isCancelled { throw CancellationError() }
-            throw RetryableFailure(description: "\(Self.goMethod(req.method)) \"\(nextURL)\": \(Self.describe(error))")
+            throw RetryableFailure(description: "\(Self.goMethod(req.method)) \"\(nextURL)\": \(Self.describe(error, url: nextURL))")
         }
         if [301, 302, 303, 307, 308].contains(Int(resp.status.code)), let loc = resp.headers.first(name: "Location") {
             await Self.drain(resp)
@@ -257,7 +257,7 @@ public final class RegistryClient: Sendable {
             return try await http.execute(req, timeout: (timeout ?? configuration.responseTimeout).timeAmount, logger: logger)
         } catch {
             if Task.isCancelled { throw CancellationError() }
-            throw RetryableFailure(description: "\(Self.goMethod(method)) \"\(url)\": \(Self.describe(error))")
+            throw RetryableFailure(description: "\(Self.goMethod(method)) \"\(url)\": \(Self.describe(error, url: url))")
         }
     }
 
@@ -323,7 +323,17 @@ public final class RegistryClient: Sendable {
         return s.prefix(1).uppercased() + s.dropFirst()
     }
 
-    static func describe(_ error: any Error) -> String {
+    /// Go's wording for a transport error, as Docker prints it (`dial tcp 127.0.0.1:5000: connect: connection refused`).
+    static func describe(_ error: any Error, url: String? = nil) -> String {
+        let text = "\(error)"
+        if text.contains("Connection refused") || text.contains("ECONNREFUSED") {
+            let authority = url.flatMap { URL(string: $0) }.map { u in
+                let host = u.host ?? ""
+                let port = u.port ?? (u.scheme == "https" ? 443 : 80)
+                return " \(host.contains(":") ? "[\(host)]" : host):\(port)"
+            } ?? ""
+            return "dial tcp\(authority): connect: connection refused"
+        }
         if let e = error as? HTTPClientError {
             switch e {
             case .connectTimeout: return "dial tcp: i/o timeout"
