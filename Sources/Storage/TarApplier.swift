@@ -61,7 +61,8 @@ final class TarApplier {
             try handle(entry!, reader: reader)
             entryCount += 1
         }
-        if archive_write_close(writer) < ARCHIVE_WARN {
+        let r = archive_write_close(writer)
+        if r < ARCHIVE_WARN || (r == ARCHIVE_WARN && Self.isResourceError(archive_errno(writer))) {
             throw Self.archiveError(writer, "finishing layer")
         }
     }
@@ -148,7 +149,9 @@ final class TarApplier {
         }
         Self.withCString(full) { archive_entry_set_pathname(entry, $0) }
         var r = archive_write_header(writer, entry)
-        if r < ARCHIVE_WARN { throw Self.archiveError(writer, "extracting \(Self.show(full))") }
+        if r < ARCHIVE_WARN || (r == ARCHIVE_WARN && Self.isResourceError(archive_errno(writer))) {
+            throw Self.archiveError(writer, "extracting \(Self.show(full))")
+        }
         if r == ARCHIVE_WARN, let m = archive_error_string(writer) { note(String(cString: m)) }
         if archive_entry_size_is_set(entry) != 0, archive_entry_size(entry) > 0 {
             var buf: UnsafeRawPointer?
@@ -158,13 +161,16 @@ final class TarApplier {
                 r = archive_read_data_block(reader, &buf, &size, &offset)
                 if r == ARCHIVE_EOF { break }
                 if r < ARCHIVE_WARN { throw Self.archiveError(reader, "reading \(Self.show(full))") }
+                // libarchive reports a failed write(2) (ENOSPC, EIO…) as ARCHIVE_WARN: any negative result fails.
                 let w = archive_write_data_block(writer, buf, size, offset)
-                if w < ARCHIVE_WARN { throw Self.archiveError(writer, "writing \(Self.show(full))") }
+                if w < 0 { throw Self.archiveError(writer, "writing \(Self.show(full))") }
             }
             contentSize += archive_entry_size(entry)
         }
         r = archive_write_finish_entry(writer)
-        if r < ARCHIVE_WARN { throw Self.archiveError(writer, "extracting \(Self.show(full))") }
+        if r < ARCHIVE_WARN || (r == ARCHIVE_WARN && Self.isResourceError(archive_errno(writer))) {
+            throw Self.archiveError(writer, "extracting \(Self.show(full))")
+        }
         if r == ARCHIVE_WARN, let m = archive_error_string(writer) { note(String(cString: m)) }
     }
 
@@ -301,6 +307,11 @@ final class TarApplier {
         var z = bytes
         z.append(0)
         return try z.withUnsafeBufferPointer { try $0.baseAddress!.withMemoryRebound(to: CChar.self, capacity: z.count) { try body($0) } }
+    }
+
+    /// Failures that are about the disk, never about the layer: they must not pass as warnings.
+    static func isResourceError(_ e: Int32) -> Bool {
+        e == ENOSPC || e == EDQUOT || e == EIO || e == EROFS || e == ENOMEM
     }
 
     static func archiveError(_ a: OpaquePointer, _ context: String) -> BerthError {

@@ -239,6 +239,26 @@ struct ContainerCommandLineTests {
         #expect(e.hasSuffix("\n\nRun 'berth run --help' for more information\n"))
     }
 
+    /// `run -h` is `--hostname`; `--help` still prints the usage.
+    @Test func runHelpFlag() {
+        let (r, out, _) = Self.run(["run", "-h", "box", "--help"])
+        #expect(r == 0)
+        #expect(out.hasPrefix("Usage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]\n"))
+        #expect(out.contains("  -h, --hostname string "))
+        #expect(out.contains("      --help                             Print usage\n"))
+    }
+
+    @Test func healthAndCaps() throws {
+        let p = try ContainerRunOptionsTests.parse(["--health-cmd", "true", "--health-interval", "1m30s", "--health-retries", "2",
+                                                    "--cap-add", "net_admin", "--cap-add", "CAP_SYS_TIME", "--cap-drop", "net_admin", "--cap-drop", "chown", "x"])
+        #expect(p.host.CapAdd == ["CAP_NET_ADMIN", "CAP_SYS_TIME"])
+        #expect(p.host.CapDrop == ["CAP_CHOWN"])
+        guard case .object(let hc)? = p.config.Healthcheck else { Issue.record("no healthcheck"); return }
+        #expect(hc["Interval"] == .number(90e9))
+        #expect(hc["Retries"] == .number(2))
+        #expect(hc["Test"] == .array([.string("CMD-SHELL"), .string("true")]))
+    }
+
     @Test func containerGroupHasSubcommands() {
         let root = BerthCLI.makeRootCommand()
         let c = root.find("container")!

@@ -197,4 +197,34 @@ struct ImageStoreTests {
         #expect(FS.list(mnt + "/dir") == ["new"])
         #expect(readText(mnt + "/dir/new") == "n")
     }
+
+    @Test func diskFullFailsCleanly() async throws {
+        let tmp = try TempDir()
+        let mnt = tmp.sub("small")
+        try FS.mkdirAll(mnt)
+        try #require(mount("tmpfs", mnt, "tmpfs", 0, "size=2m") == 0, "mount tmpfs: \(String(cString: strerror(errno)))")
+        defer { umount2(mnt, 0) }
+        let store = try await ImageStore.open(root: mnt + "/store", logger: testLogger)
+        var t = TarBuilder()
+        t.add(.init(path: "big", kind: .bytes(noise(4 << 20))))
+        let blob = try t.build(.gzip)
+        let prepared = try store.snapshots.prepare()
+        let error = await #expect(throws: BerthError.self) {
+            _ = try await streamExtract(blob, into: prepared.fsPath, .init(compression: .gzip))
+        }
+        #expect(error?.message.contains("no space left on device") == true)
+        store.snapshots.discard(prepared)
+        #expect(FS.list(mnt + "/store/tmp").isEmpty)
+        #expect(store.snapshots.list().isEmpty)
+        // Metadata writes fail cleanly too, and the store still opens.
+        let filler = mnt + "/filler"
+        let fd = open(filler, O_WRONLY | O_CREAT, 0o644)
+        let chunk = [UInt8](repeating: 1, count: 1 << 20)
+        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+        close(fd)
+        #expect(throws: BerthError.self) { try store.content.write(noise(64 << 10)) }
+        #expect(FS.list(mnt + "/store/content/ingest").isEmpty)
+        unlink(filler)
+        _ = try await ImageStore.open(root: mnt + "/store", logger: testLogger)
+    }
 }

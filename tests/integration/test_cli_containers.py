@@ -166,3 +166,21 @@ def test_start_attach_and_port_errors(berthd, busybox, uniq):
             assert (b.rc, b.out, b.err.replace("berth", "docker")) == (d.rc, d.out, d.err), args
     finally:
         berthd.docker("rm", "-f", name)
+
+
+def test_stats_no_stream(berthd, busybox, uniq):
+    name = f"st-{uniq}"
+    berthd.docker("run", "-d", "--name", name, busybox, "sleep", "600").check()
+    try:
+        fmt = "{{.Name}} {{.PIDs}} {{.ID}} {{.Container}}"
+        b = berthd.berth("stats", "--no-stream", "--format", fmt, name).check()
+        assert b.out == f"{name} 1 {b.out.split()[2]} {name}\n"
+        d = berthd.docker("stats", "--no-stream", "--format", fmt, name)
+        if d.rc == 0:  # (docker CLI 28 currently reads "EOF" from berthd's one-shot stats answer)
+            assert b.out == d.out
+        t = berthd.berth("stats", "--no-stream", name).check().out.splitlines()
+        assert t[0].split() == ["CONTAINER", "ID", "NAME", "CPU", "%", "MEM", "USAGE", "/", "LIMIT", "MEM", "%", "NET", "I/O",
+                                "BLOCK", "I/O", "PIDS"]
+        assert t[1].split()[1] == name
+    finally:
+        berthd.docker("rm", "-f", name)

@@ -182,7 +182,14 @@ enum ContainerExecCommand {
             let waiter = client.waitContainer(id, condition: "")
             var mon: TTYSizeMonitor?
             if tty && inv.out.isTerminal { mon = TTYSizeMonitor(fd: 1) { h, w in client.resize("containers", id, height: h, width: w) } }
-            defer { mon?.stop() }
+            var proxy: SignalProxy?
+            if !tty && inv.flags.bool("sig-proxy") {
+                proxy = SignalProxy { sig in _ = try? client.send(.POST, "/containers/" + APIClient.pathEscape(id) + "/kill", query: [("signal", sig)]) }
+            }
+            defer {
+                mon?.stop()
+                proxy?.stop()
+            }
             let streamer = HijackedStreamer(conn: conn, ctx: inv.ctx, tty: tty, stdin: stdin, detachKeys: tty ? keyBytes : [])
             if try streamer.run() == .detached { return }
             let r = try waiter.result()

@@ -95,14 +95,25 @@ enum ContainerStatsCommand {
         if format.isEmpty || format == "table" { format = defaultFormat }
         let trunc = !f.bool("no-trunc")
         while true {
+            // All containers at once: each answer takes a sampling interval.
+            let results = ResultsBox(count: names.count)
+            let names = names
+            DispatchQueue.concurrentPerform(iterations: names.count) { i in
+                do {
+                    let (_, body) = try client.send(.GET, "/containers/" + APIClient.pathEscape(names[i]) + "/stats", query: [("stream", "0")])
+                    results.set(i, .success(entry(try JSON.parse(body), container: names[i])))
+                } catch {
+                    results.set(i, .failure(error))
+                }
+            }
             var rows: [TemplateValue] = []
             var errors: [String] = []
-            for n in names {
-                do {
-                    let (_, body) = try client.send(.GET, "/containers/" + APIClient.pathEscape(n) + "/stats", query: [("stream", "0")])
-                    rows.append(row(entry(try JSON.parse(body), container: n), trunc: trunc))
-                } catch let e as BerthError {
-                    errors.append(e.message)
+            for r in results.items {
+                switch r {
+                case .success(let e)?: rows.append(row(e, trunc: trunc))
+                case .failure(let e as BerthError)?: errors.append(e.message)
+                case .failure(let e)?: errors.append("\(e)")
+                case nil: break
                 }
             }
             if !errors.isEmpty && !inv.args.isEmpty { throw CLIError(errors.joined(separator: "\n")) }
@@ -115,5 +126,16 @@ enum ContainerStatsCommand {
             inv.out.flush()
             Thread.sleep(forTimeInterval: 1)
         }
+    }
+}
+
+final class ResultsBox: @unchecked Sendable {
+    let lock = NSLock()
+    var items: [Result<ContainerStatsCommand.Entry, any Error>?]
+    init(count: Int) { items = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ r: Result<ContainerStatsCommand.Entry, any Error>) {
+        lock.lock()
+        items[i] = r
+        lock.unlock()
     }
 }
