@@ -138,7 +138,9 @@ extension ContainerService {
         }
         if r.Config.Tty == true { argv.append("--terminal") }
         if r.Config.OpenStdin == true { argv.append("--stdin") }
-        if r.Config.StdinOnce == true { argv.append("--stdin-once") }
+        // As in Docker, an attach client's stdin EOF closes the container's stdin only without a TTY;
+        // with a TTY the terminal stays open (a detached `-it` container keeps running).
+        if r.Config.StdinOnce == true && r.Config.Tty != true { argv.append("--stdin-once") }
         // The monitor runs `RUNTIME start` itself (`--start`); with attach clients waiting (`docker run`
         // attaches before it starts) it waits for our connections first (`--attach-wait`), so the
         // monitor has accepted them before the process writes anything.

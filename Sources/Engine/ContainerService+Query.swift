@@ -154,4 +154,8 @@ extension ContainerService {
     public func publishAttach(_ id: String) async {
         if let r = containers[id] { await publish("attach", r) }
     }
+
+    public func publishDetach(_ id: String) async {
+        if let r = containers[id] { await publish("detach", r) }
+    }
 }

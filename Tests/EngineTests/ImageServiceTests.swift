@@ -10,15 +10,15 @@ import Storage
 import Testing
 @testable import Engine
 
-@Suite(.enabled(if: isRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/docker-registry"), "needs root and docker-registry"),
+@Suite(.enabled(if: imageTestsAsRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/docker-registry"), "needs root and docker-registry"),
        .serialized)
 struct ImageServiceTests {
     /// Runs `body` with a registry, a pushing client and a fresh service.
     func withSetup(_ settings: RegistrySettings = RegistrySettings(),
-                   _ body: (LocalRegistry, RegistryClient, ImageService, EventService, TempDir) async throws -> Void) async throws {
+                   _ body: (LocalRegistry, RegistryClient, ImageService, EventService, ImageTestDir) async throws -> Void) async throws {
         let reg = try await LocalRegistry()
         let client = RegistryClient(configuration: RegistryConfiguration(), logger: Logger(label: "push"))
-        let root = try TempDir("berth-engine-root")
+        let root = try ImageTestDir("berth-engine-root")
         let (service, events) = try await makeService(root.path, settings: settings)
         do {
             try await body(reg, client, service, events, root)

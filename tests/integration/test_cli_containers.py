@@ -131,6 +131,42 @@ def test_run_it_under_tmux(berthd, busybox, uniq, cli):
         subprocess.run(["tmux", "kill-session", "-t", sess])
 
 
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+@pytest.mark.parametrize("cli", CLIS)
+def test_run_it_detach_keeps_container(berthd, busybox, uniq, cli):
+    """ctrl-p ctrl-q detaches: the client exits, the `-it` container keeps running with its stdin open."""
+    from helpers.daemon import BERTH, DOCKER_CLI
+    binary = BERTH if cli == "berth" else DOCKER_CLI
+    name = f"detach-{cli}-{uniq}"
+    sess = f"berth-detach-{cli}-{uniq}"
+    env = " ".join(f"{k}={v}" for k, v in berthd.env.items() if k.startswith("DOCKER"))
+    subprocess.run(["tmux", "new-session", "-d", "-s", sess, "-x", "100", "-y", "30"], check=True)
+    try:
+        subprocess.run(["tmux", "send-keys", "-t", sess,
+                        f"env {env} {binary} run --name {name} -it {busybox} sh; echo rc=$?; sleep 60", "Enter"], check=True)
+        def pane() -> str:
+            return subprocess.run(["tmux", "capture-pane", "-p", "-t", sess], capture_output=True, text=True).stdout
+        deadline = time.time() + 20
+        while time.time() < deadline and "/ #" not in pane():
+            time.sleep(0.2)
+        time.sleep(0.5)
+        subprocess.run(["tmux", "send-keys", "-t", sess, "C-p", "C-q"], check=True)
+        deadline = time.time() + 15
+        # The typed command line holds "rc=$?"; only the client's exit prints "rc=<digits>".
+        while time.time() < deadline and "rc=0" not in pane():
+            time.sleep(0.3)
+        assert "rc=0" in pane(), pane()
+        time.sleep(0.5)
+        r = berthd.docker("inspect", "-f", "{{.State.Running}}", name)
+        assert r.rc == 0 and r.out.strip() == "true", r
+        # The detached shell still reads its terminal: exec into it to prove it is alive, then remove it.
+        r = berthd.docker("exec", name, "echo", "alive")
+        assert r.out == "alive\n", r
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", sess])
+        berthd.docker("rm", "-f", name)
+
+
 @pytest.mark.parametrize("args", [
     ["-p", "8080:80", "-p", "127.0.0.1::53/udp", "--expose", "9000-9001"],
     ["-it", "-e", "A=1", "--label", "a=b", "--restart", "on-failure:2", "--stop-timeout", "5", "--init", "-h", "hh",

@@ -176,6 +176,7 @@ extension APIRoutes {
         let info = try await c.attachInfo(req.param("id"))
         let wantIn = req.query.bool("stdin"), wantOut = req.query.bool("stdout"), wantErr = req.query.bool("stderr")
         let stream = req.query.bool("stream"), logs = req.query.bool("logs")
+        let detachKeys = try DetachKeys.parse(req.query["detachKeys"])
         let multiplexed = !info.tty
         let contentType = multiplexed ? Hijack.multiplexedStream : Hijack.rawStream
         // Registered before the 101 goes out: `docker run` sends `start` right after it.
@@ -201,37 +202,68 @@ extension APIRoutes {
                 conn.outbound.finish()
                 return
             }
-            try await bridge(conn, fd: fd, stdin: wantIn && info.openStdin, send: send)
+            let detached = try await bridge(conn, fd: fd, stdin: wantIn && info.openStdin, tty: info.tty,
+                                            detachKeys: detachKeys, send: send)
+            if detached { await c.publishDetach(info.id) }
         })
     }
 
     /// Copies the monitor's attach socket to the hijacked connection (and client input to it when
-    /// `stdin`) until the process' output ends; closes `fd`.
-    static func bridge(_ conn: HijackedConnection, fd: Int32, stdin: Bool,
-                       send: @escaping @Sendable (UInt8, [UInt8]) async throws -> Void) async throws {
+    /// `stdin`) until the process' output ends or the client detaches; closes `fd`. Returns true on detach.
+    ///
+    /// As in Docker, the detach sequence is watched for on the daemon side, and a client's stdin EOF
+    /// closes the container's stdin only without a TTY; with a TTY it ends this attach instead.
+    @discardableResult
+    static func bridge(_ conn: HijackedConnection, fd: Int32, stdin: Bool, tty: Bool = false,
+                       detachKeys: [UInt8] = DetachKeys.default,
+                       send: @escaping @Sendable (UInt8, [UInt8]) async throws -> Void) async throws -> Bool {
         let closer = FDBox(fd)
         defer { closer.close() }
+        let outcome = StdinOutcome()
         let stdinTask = Task {
+            var matcher = DetachKeys.Matcher(keys: detachKeys)
             do {
                 for try await buf in conn.inbound {
                     guard stdin else { continue }
-                    let bytes = Array(buf.readableBytesView)
-                    if bytes.isEmpty { continue }
-                    let ok = await blockingCall { attachSend(fd, bytes) }
-                    if !ok { break }
+                    let (forward, detach) = matcher.feed(Array(buf.readableBytesView))
+                    if !forward.isEmpty {
+                        let ok = await blockingCall { attachSend(fd, forward) }
+                        if !ok { break }
+                    }
+                    if detach {
+                        outcome.set(.detached)
+                        conn.outbound.finish()
+                        return
+                    }
                 }
             } catch {}
-            if stdin { _ = shutdown(fd, Int32(SHUT_WR)) }
+            guard stdin else { return }
+            if tty {
+                outcome.set(.ended)
+                conn.outbound.finish()
+            } else {
+                _ = shutdown(fd, Int32(SHUT_WR))
+            }
         }
         defer { stdinTask.cancel() }
-        while conn.channel.isActive {
-            let pkt = await blockingCall { attachRecv(fd, timeoutMs: 500) }
+        while conn.channel.isActive, outcome.get() == nil {
+            let pkt = await blockingCall { attachRecv(fd, timeoutMs: 200) }
             switch pkt {
             case .timeout: continue
-            case .eof: conn.outbound.finish(); return
+            case .eof: conn.outbound.finish(); return false
             case .data(let id, let payload): try await send(id, payload)
             }
         }
+        return outcome.get() == .detached
+    }
+
+    /// How the client's side of an attach ended, shared between the stdin task and the output loop.
+    final class StdinOutcome: @unchecked Sendable {
+        enum Value { case detached, ended }
+        private let lock = NSLock()
+        private var value: Value?
+        func set(_ v: Value) { lock.lock(); value = v; lock.unlock() }
+        func get() -> Value? { lock.lock(); defer { lock.unlock() }; return value }
     }
 
     static func frame(_ stream: UInt8, _ payload: [UInt8], multiplexed: Bool) -> ByteBuffer {

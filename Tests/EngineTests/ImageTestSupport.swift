@@ -10,7 +10,7 @@ import Registry
 @testable import Engine
 
 /// A scratch directory removed at the end of a test.
-final class TempDir: @unchecked Sendable {
+final class ImageTestDir: @unchecked Sendable {
     let path: String
     init(_ prefix: String = "berth-enginetest") throws {
         path = NSTemporaryDirectory() + "/\(prefix)-\(UUID().uuidString.prefix(8))"
@@ -20,20 +20,20 @@ final class TempDir: @unchecked Sendable {
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
+struct ImageTestError: Error, CustomStringConvertible {
     let description: String
     init(_ s: String) { description = s }
 }
 
 /// Debian's `docker-registry` on 127.0.0.1 with storage in a temp dir; stopped by pid.
 final class LocalRegistry: @unchecked Sendable {
-    let dir: TempDir
+    let dir: ImageTestDir
     let port: Int
     let process: Process
     var authority: String { "127.0.0.1:\(port)" }
 
     init() async throws {
-        dir = try TempDir("berth-engine-registry")
+        dir = try ImageTestDir("berth-engine-registry")
         port = try Self.freePort()
         let yaml = """
         version: 0.1
@@ -61,7 +61,7 @@ final class LocalRegistry: @unchecked Sendable {
         while !Self.canConnect(port) {
             guard process.isRunning, Date() < deadline else {
                 stop()
-                throw TestFailure("docker-registry did not start")
+                throw ImageTestError("docker-registry did not start")
             }
             try await Task.sleep(for: .milliseconds(25))
         }
@@ -89,7 +89,7 @@ final class LocalRegistry: @unchecked Sendable {
         let ok = withUnsafeMutablePointer(to: &addr) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
         }
-        guard ok else { throw TestFailure("no free port") }
+        guard ok else { throw ImageTestError("no free port") }
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
@@ -128,7 +128,7 @@ struct TestLayer {
         let buf = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 16)
         defer { buf.deallocate() }
         var used = 0
-        guard archive_write_open_memory(a, buf, cap, &used) == ARCHIVE_OK else { throw TestFailure("archive open") }
+        guard archive_write_open_memory(a, buf, cap, &used) == ARCHIVE_OK else { throw ImageTestError("archive open") }
         for (path, data) in files + whiteouts.map { ($0, [UInt8]()) } {
             let e = archive_entry_new()!
             defer { archive_entry_free(e) }
@@ -137,10 +137,10 @@ struct TestLayer {
             archive_entry_set_perm(e, 0o644)
             archive_entry_set_mtime(e, 1_600_000_000, 0)
             archive_entry_set_size(e, la_int64_t(data.count))
-            guard archive_write_header(a, e) == ARCHIVE_OK else { throw TestFailure("archive header") }
+            guard archive_write_header(a, e) == ARCHIVE_OK else { throw ImageTestError("archive header") }
             if !data.isEmpty { _ = data.withUnsafeBytes { archive_write_data(a, $0.baseAddress, data.count) } }
         }
-        guard archive_write_close(a) == ARCHIVE_OK else { throw TestFailure("archive close") }
+        guard archive_write_close(a) == ARCHIVE_OK else { throw ImageTestError("archive close") }
         return Array(UnsafeRawBufferPointer(start: buf, count: used))
     }
 }
@@ -208,4 +208,4 @@ func makeService(_ root: String, settings: RegistrySettings = RegistrySettings()
     return (service, events)
 }
 
-var isRoot: Bool { getuid() == 0 }
+var imageTestsAsRoot: Bool { getuid() == 0 }
