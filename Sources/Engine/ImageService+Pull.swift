@@ -237,10 +237,14 @@ extension ImageService {
         let total = desc.size
         do {
             try await registry.fetchBlob(ref, descriptor: desc, credential: credential) { chunk in
-                do {
-                    try await x.write(chunk)
-                } catch {
-                    throw ExtractionFailure(error: error)
+                // After an extraction failure the download goes on (hashed, not unpacked): a blob that fails
+                // its digest must be reported as damaged, as Docker does, not as a broken archive.
+                if state.extractionError == nil {
+                    do {
+                        try await x.write(chunk)
+                    } catch {
+                        state.extractionError = error
+                    }
                 }
                 state.received += Int64(chunk.readableBytes)
                 if state.throttle.allow(final: state.received >= total) {
@@ -251,8 +255,13 @@ extension ImageService {
             await x.cancel(error)
             tee?.abort()
             store.snapshots.discard(prepared)
-            if let f = error as? ExtractionFailure { throw Self.registerError(f.error) }
             throw error
+        }
+        if let failure = state.extractionError {
+            await x.cancel(failure)
+            tee?.abort()
+            store.snapshots.discard(prepared)
+            throw Self.registerError(failure)
         }
         sink.send(PullMessages.update("Verifying Checksum", id: id))
         sink.send(PullMessages.update("Download complete", id: id))

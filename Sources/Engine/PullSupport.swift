@@ -75,9 +75,6 @@ actor InFlightUnpacks {
 final class DownloadState: @unchecked Sendable {
     var received: Int64 = 0
     var throttle = Throttle()
-}
-
-/// An error raised by the extraction side of a layer pull (reported as Docker's "failed to register layer").
-struct ExtractionFailure: Error {
-    let error: any Error
+    /// The first error of the extraction side (reported as Docker's "failed to register layer").
+    var extractionError: (any Error)?
 }

@@ -99,7 +99,7 @@ public final class RegistryClient: Sendable {
                 return ep
             } catch {
                 logger.debug("registry ping failed", metadata: ["url": "\(url)", "error": "\(error)"])
-                lastError = BerthError(.unavailable, "Get \"\(url)\": \(Self.describe(error, url: url))", cause: SendableErrorBox(error))
+                lastError = BerthError(.unavailable, "Get \"\(url)\": \(Self.describe(error, url: url))")
             }
         }
         throw lastError!

@@ -88,6 +88,11 @@ extension APIRoutes {
     static func shapeSummary(_ summary: ImageSummary, for version: APIVersion) -> ImageSummary {
         var s = summary
         s.VirtualSize = version < "1.44" ? (s.VirtualSize ?? s.Size) : nil
+        if version < "1.44" {
+            // Older clients expect placeholders for untagged images rather than empty lists.
+            if s.RepoTags.isEmpty { s.RepoTags = ["<none>:<none>"] }
+            if s.RepoDigests.isEmpty { s.RepoDigests = ["<none>@<none>"] }
+        }
         return s
     }
 
