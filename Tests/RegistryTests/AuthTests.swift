@@ -19,7 +19,7 @@ import Testing
 
                 let anon = await berthError { _ = try await client.resolve(ref, platform: .host, credential: nil) }
                 #expect(anon?.code == .unauthorized)
-                #expect(anon?.message == "Get \"http://\(reg.authority)/v2/private/app/manifests/1\": no basic auth credentials")
+                #expect(anon?.message == "Head \"http://\(reg.authority)/v2/private/app/manifests/1\": no basic auth credentials")
 
                 let wrong = await berthError { _ = try await client.resolve(ref, platform: .host, credential: bad) }
                 #expect(wrong?.code == .unauthorized)

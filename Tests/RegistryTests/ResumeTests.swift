@@ -80,8 +80,9 @@ import Testing
 
     @Test func manifestsFetchedByDigestAreVerified() async throws {
         try await withProxy(["mangle_manifests": true]) { client, ref, img, _ in
-            // By tag there is nothing to verify against.
-            _ = try await client.resolve(ref, platform: .host, credential: nil)
+            // By tag too: the tag is resolved with HEAD first (as Docker does), and the digest it names is verified.
+            let byTag = await berthError { _ = try await client.resolve(ref, platform: .host, credential: nil) }
+            #expect(byTag?.code == .dataCorrupted)
             let byDigest = Reference(domain: ref.domain, path: ref.path, digest: img.manifestDigest)
             let e = await berthError { _ = try await client.resolve(byDigest, platform: .host, credential: nil) }
             #expect(e?.code == .dataCorrupted)
