@@ -13,6 +13,9 @@ final class TinyServer: @unchecked Sendable {
     let fd: Int32
     let handler: @Sendable (String, Int32) -> Void
     let thread: Thread
+    /// Signalled when the accept loop has returned, so `stop` can close the fd without another test's
+    /// socket reusing its number under a still-running `accept` (which would steal that test's connections).
+    let finished = DispatchSemaphore(value: 0)
 
     init(handler: @escaping @Sendable (String, Int32) -> Void) throws {
         let sockPath = NSTemporaryDirectory() + "berth-tiny-\(UInt32.random(in: 0...UInt32.max)).sock"
@@ -27,7 +30,9 @@ final class TinyServer: @unchecked Sendable {
         path = sockPath
         fd = lfd
         self.handler = handler
+        let finished = self.finished
         thread = Thread {
+            defer { finished.signal() }
             while true {
                 let c = accept(lfd, nil, nil)
                 if c < 0 { return }
@@ -46,6 +51,7 @@ final class TinyServer: @unchecked Sendable {
 
     func stop() {
         shutdown(fd, Int32(SHUT_RDWR))
+        finished.wait()
         close(fd)
         unlink(path)
     }
