@@ -39,27 +39,7 @@ enum ContainerSystem {
             var pair: [Int32] = [-1, -1]
             let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
             guard socketpair(AF_UNIX, kind, 0, &pair) == 0 else { return nil }
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_adddup2(&actions, pair[1], 1)
-            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-            var attr = posix_spawnattr_t()
-            posix_spawnattr_init(&attr)
-            defer { posix_spawnattr_destroy(&attr) }
-            var mask = sigset_t()
-            sigemptyset(&mask)
-            posix_spawnattr_setsigmask(&attr, &mask)
-            var def = sigset_t()
-            sigemptyset(&def)
-            for s in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD] { sigaddset(&def, s) }
-            posix_spawnattr_setsigdefault(&attr, &def)
-            posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-            let cargs = argv.map { strdup($0) } + [nil]
-            defer { for p in cargs { free(p) } }
-            var pid: pid_t = 0
-            let rc = posix_spawnp(&pid, argv[0], &actions, &attr, cargs, environ)
+            let (rc, pid) = ContainerSystem.spawn(argv, stdout: pair[1], stderr: nil)
             close(pair[1])
             if rc != 0 { close(pair[0]); return nil }
             self.pid = pid
@@ -97,19 +77,19 @@ enum ContainerSystem {
         }
     }
 
-    static func runSync(_ argv: [String]) -> Output {
-        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
-        // Socket pairs: created close-on-exec atomically (pipe2 is not visible from Swift).
-        let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        guard socketpair(AF_UNIX, kind, 0, &outPipe) == 0, socketpair(AF_UNIX, kind, 0, &errPipe) == 0 else {
-            return Output(status: -1, stdout: "", stderr: "pipe: \(String(cString: strerror(errno)))")
-        }
+    /// posix_spawn (never fork) with stdin from /dev/null, the given stdout and stderr (nil: /dev/null),
+    /// an empty signal mask and default dispositions for the signals the daemon handles.
+    static func spawn(_ argv: [String], stdout: Int32, stderr: Int32?) -> (rc: Int32, pid: pid_t) {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+        if let stderr {
+            posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -125,6 +105,17 @@ enum ContainerSystem {
         defer { for p in cargs { free(p) } }
         var pid: pid_t = 0
         let rc = posix_spawnp(&pid, argv[0], &actions, &attr, cargs, environ)
+        return (rc, pid)
+    }
+
+    static func runSync(_ argv: [String]) -> Output {
+        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        // Socket pairs: created close-on-exec atomically (pipe2 is not visible from Swift).
+        let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        guard socketpair(AF_UNIX, kind, 0, &outPipe) == 0, socketpair(AF_UNIX, kind, 0, &errPipe) == 0 else {
+            return Output(status: -1, stdout: "", stderr: "pipe: \(String(cString: strerror(errno)))")
+        }
+        let (rc, pid) = spawn(argv, stdout: outPipe[1], stderr: errPipe[1])
         close(outPipe[1])
         close(errPipe[1])
         if rc != 0 {
