@@ -61,7 +61,7 @@ let package = Package(
         ]),
         .target(name: "APIModels"),
         .target(name: "Engine", dependencies: [
-            "OCI", "Registry", "Storage", "Runtime", "APIModels",
+            "OCI", "Registry", "Storage", "Runtime", "APIModels", "CArchive", "CLinuxFS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -83,17 +83,18 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .target(name: "BerthCLI", dependencies: [
-            "APIClient", "APIModels", "OCI",
+            "APIClient", "APIModels", "OCI", "CArchive",
         ]),
         // Static Swift runtime + Foundation: the CLI starts in ~3 ms instead of ~9 ms (no dynamic
         // linking of libFoundation/ICU), which matters for `berth ps` latency.
         .executableTarget(name: "berth", dependencies: ["BerthCLI"],
                           linkerSettings: [.unsafeFlags(staticFoundation, .when(platforms: [.linux]))]),
-        // berth's OCI runtime CLI (runc-compatible).
+        // berth's OCI runtime CLI (runc-compatible). Linked statically like the CLI: it starts once
+        // per container operation, and dynamic loading of the Swift runtime + Foundation cost ~7 ms.
         .executableTarget(name: "berth-runtime", dependencies: [
             "Runtime", "OCI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], linkerSettings: [.unsafeFlags(staticFoundation, .when(platforms: [.linux]))]),
         // Per-container supervisor (conmon-like), plain C; linked statically without the Swift
         // runtime to stay under 1 MB RSS per container (docs/monitor.md).
         .executableTarget(name: "berth-monitor", path: "Sources/berth-monitor",

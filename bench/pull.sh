@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Cold image pull time: berth vs Docker vs Podman, side by side (loopback registry, no network).
-# Builds a ~480 MB-unpacked 4-layer image (busybox + slices of /usr/share, /usr/lib, /usr/bin;
-# about 170 MB gzip), pushes it to a local docker-registry, then pulls it N times per engine,
-# each pull into a fresh data root, and prints mean/min/max and ratios.
+# Builds the issue's image: 4 layers, ~480 MB unpacked (busybox + slices of /usr/share, /usr/lib,
+# /usr/bin; ~180 MB gzip, the largest layer 77 MB gzip -> 161 MB), pushes it to a local
+# docker-registry, then pulls it N times per engine, each pull into a fresh data root (removed after
+# the run and synced before the next one, so one engine's deletes don't slow the next pull), and
+# prints mean/min/max and ratios.
 # Usage: bench/pull.sh [-n ITER] [--engines berth,docker,podman] [--no-deps]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -25,7 +27,7 @@ start_registry
 IMG=$REG/bench/big:latest
 log "building and pushing $IMG (4 layers)"
 python3 "$ROOT/scripts/testimage.py" --registry "http://$REG" --repo bench/big --kind dirs \
-  --dir /usr/share:150M --dir /usr/lib/x86_64-linux-gnu:165M --dir /usr/bin:140M >&2
+  --dir /usr/share:140M --dir /usr/lib/x86_64-linux-gnu:90M --dir /usr/bin:180M >&2
 log "registry holds $(du -sm "$B/registry" | cut -f1) MB"
 
 declare -A times
@@ -57,8 +59,10 @@ pull_podman() {
 }
 
 IFS=, read -r -a engs <<<"$engines"
+settle() { sync; sleep 3; }
 for e in "${engs[@]}"; do
   for i in $(seq "$n"); do
+    settle
     t=$("pull_$e" "$i")
     log "$e run $i: ${t}s"
     times[$e]="${times[$e]:-} $t"

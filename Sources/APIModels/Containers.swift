@@ -199,6 +199,8 @@ public struct ContainerState: Codable, Hashable, Sendable {
     public var Error: String
     public var StartedAt: String
     public var FinishedAt: String
+    /// Only for containers with a healthcheck (see `Health.swift`).
+    public var Health: ContainerHealth?
     public init(Status: String = "created", Running: Bool = false, Paused: Bool = false, Restarting: Bool = false,
                 OOMKilled: Bool = false, Dead: Bool = false, Pid: Int = 0, ExitCode: Int = 0, Error: String = "",
                 StartedAt: String = "0001-01-01T00:00:00Z", FinishedAt: String = "0001-01-01T00:00:00Z") {

@@ -25,7 +25,15 @@ public enum JSONValue: Codable, Hashable, Sendable {
         case .null: try c.encodeNil()
         case .bool(let b): try c.encode(b)
         case .number(let n):
-            if n.rounded() == n, abs(n) < 9.007199254740992e15 { try c.encode(Int64(n)) } else { try c.encode(n) }
+            // Integral values stay integers even beyond 2^53: Go decodes cgroup counters such as
+            // v1's "unlimited" 9223372036854771712 into uint64 and rejects `9.2e+18`.
+            if n.rounded() == n, n >= -9.223372036854775808e18, n < 9.223372036854775808e18 {
+                try c.encode(Int64(n))
+            } else if n.rounded() == n, n >= 0, n < 1.8446744073709551616e19 {
+                try c.encode(UInt64(n))
+            } else {
+                try c.encode(n)
+            }
         case .string(let s): try c.encode(s)
         case .array(let a): try c.encode(a)
         case .object(let o): try c.encode(o)

@@ -55,12 +55,33 @@ static int mkdir_all(const char *path, mode_t mode) {
     char buf[4096];
     size_t n = strlen(path);
     if (n >= sizeof buf) return -ENAMETOOLONG;
+    // Fast paths (one or two openat2 instead of one per component): the directory exists, or only
+    // its last component is missing. Resolving the whole path resolves every prefix the same way.
+    int fd = open_in_root(path, O_PATH | O_DIRECTORY);
+    if (fd >= 0) { close(fd); return 0; }
+    if (fd == -ENOENT) {
+        char parent[4096];
+        const char *name = split_parent(path, parent, sizeof parent);
+        int pfd = *name ? open_in_root(parent, O_PATH | O_DIRECTORY) : -ENOENT;
+        if (pfd >= 0) {
+            int r = mkdirat(pfd, name, mode);
+            int e = errno;
+            close(pfd);
+            if (r == 0 || e == EEXIST) {
+                fd = open_in_root(path, O_PATH | O_DIRECTORY);
+                if (fd < 0) return fd;
+                close(fd);
+                return 0;
+            }
+            return -e;
+        }
+    }
     memcpy(buf, path, n + 1);
     for (size_t i = 1; i <= n; i++) {
         if (buf[i] != '/' && buf[i] != 0) continue;
         char saved = buf[i];
         buf[i] = 0;
-        int fd = open_in_root(buf, O_PATH | O_DIRECTORY);
+        fd = open_in_root(buf, O_PATH | O_DIRECTORY);
         if (fd == -ENOENT) {
             char parent[4096];
             const char *name = split_parent(buf, parent, sizeof parent);

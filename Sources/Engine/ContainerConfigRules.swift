@@ -30,6 +30,7 @@ public enum ContainerConfigRules {
         }
         if c.Volumes == nil, let v = img.Volumes, !v.isEmpty { c.Volumes = v.mapValues { _ in JSONValue.object([:]) } }
         if c.OnBuild == nil { c.OnBuild = img.OnBuild }
+        c.Healthcheck = HealthcheckRules.merge(user: c.Healthcheck, image: img.Healthcheck)
         return c
     }
 
@@ -132,6 +133,7 @@ public enum ContainerConfigRules {
             throw BerthError(.invalidArgument, "Invalid signal: \(sig)")
         }
         _ = try ContainerMount.parse(h)
+        try HealthcheckRules.validate(config.Healthcheck)
         for u in h.Ulimits ?? [] where Signals.rlimitName(u.Name) == nil {
             throw BerthError(.invalidArgument, "invalid ulimit type: \(u.Name)")
         }

@@ -128,14 +128,7 @@ extension ContainerService {
         execs[id]?.running = true
         execs[id]?.pid = Int(pid)
         await publish("exec_start: " + (e.body.Cmd ?? []).joined(separator: " "), c, extra: ["execID": id])
-        let watcherID = id
-        Task { [weak self] in
-            while true {
-                guard let self else { return }
-                if await self.checkExecExit(watcherID) { return }
-                try? await Task.sleep(nanoseconds: 100_000_000)
-            }
-        }
+        watchExec(id, monitorPid: msg.monitorPid)
         return result.fd
     }
 

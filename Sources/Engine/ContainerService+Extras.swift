@@ -27,6 +27,7 @@ extension ContainerService {
         r = containers[r.ID] ?? r
         r.State.Paused = true
         r.State.Status = "paused"
+        stopHealth(r.ID, state: &r.State)
         update(r)
         await publish("pause", r)
     }
@@ -43,6 +44,7 @@ extension ContainerService {
         r.State.Paused = false
         r.State.Status = r.State.Running ? "running" : "exited"
         update(r)
+        startHealth(r.ID, fresh: false)
         await publish("unpause", r)
     }
 

@@ -43,6 +43,13 @@ extension ContainerService {
 
     func runtimeRoot(_ name: String) -> String { "\(execRoot)/runtime-\(name)" }
 
+    /// Whether the runtime may hold state for this container (runc-style runtimes keep it in
+    /// `ROOT/ID`): saves spawning `RUNTIME delete` when there is nothing to delete.
+    func hasRuntimeState(_ r: ContainerRecord) -> Bool {
+        var st = Glibc.stat()
+        return lstat(runtimeRoot(r.RuntimeName) + "/" + r.ID, &st) == 0 || errno != ENOENT
+    }
+
     func runtimeCommand(_ r: ContainerRecord, _ args: [String]) async -> ContainerSystem.Output {
         let inv = runtimeInvocation(r.RuntimeName)
         return await ContainerSystem.run([inv.path] + inv.args + ["--root", runtimeRoot(r.RuntimeName)] + args)
@@ -100,19 +107,10 @@ extension ContainerService {
         }
         let dir = containerDir(id)
         let cgroupV2 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
-        var spec = try ContainerSpecBuilder.build(
+        let spec = try ContainerSpecBuilder.build(
             id: id, config: r.Config, host: r.HostConfig,
             paths: .init(rootfs: merged, hostname: dir + "/hostname", hosts: dir + "/hosts", resolvConf: dir + "/resolv.conf"),
             user: user, cgroupV2: cgroupV2, initPath: r.HostConfig.Init == true ? Self.findInit() : nil)
-        // A new network namespace gets its loopback up before the process starts (runc does this
-        // itself; berth-runtime may not): a createRuntime hook in the host's namespaces.
-        if r.HostConfig.NetworkMode != "host", let nsenter = Self.which("nsenter"), let ip = Self.which("ip") {
-            var hooks = spec.hooks ?? Spec.Hooks()
-            let script = "pid=$(sed -n 's/.*\"pid\": *\\([0-9][0-9]*\\).*/\\1/p'); "
-                + "[ -n \"$pid\" ] && \(nsenter) --net=/proc/$pid/ns/net \(ip) link set lo up; exit 0"
-            hooks.createRuntime = (hooks.createRuntime ?? []) + [Spec.Hook(path: "/bin/sh", args: ["sh", "-c", script])]
-            spec.hooks = hooks
-        }
         let bundle = bundleDir(id)
         try CFS.mkdirAll(bundle, mode: 0o700)
         let enc = JSONEncoder()
@@ -122,7 +120,7 @@ extension ContainerService {
         try? CFS.removeTree(mdir)
         try CFS.mkdirAll(execRoot + "/m", mode: 0o700)
         // A leftover runtime state from an earlier run (e.g. monitor lost) would make create fail.
-        _ = await runtimeCommand(r, ["delete", "--force", id])
+        if hasRuntimeState(r) { _ = await runtimeCommand(r, ["delete", "--force", id]) }
 
         let inv = runtimeInvocation(r.RuntimeName)
         var argv = [monitorPath, "--id", id, "--runtime", inv.path, "--runtime-root", runtimeRoot(r.RuntimeName)]
@@ -147,6 +145,10 @@ extension ContainerService {
         let pending = pendingAttach.removeValue(forKey: id) ?? []
         argv.append("--start")
         if !pending.isEmpty { argv.append("--attach-wait") }
+        // A new network namespace gets its loopback up before the process starts (runc does this
+        // itself; berth-runtime does not): the monitor does it between create and start, cheaper
+        // than a createRuntime hook (sh + nsenter + ip on every start).
+        if r.HostConfig.NetworkMode != "host" { argv.append("--lo-up") }
         let command = argv, clients = pending.count
         let result: (fds: [Int32], msg: MonitorSyncMessage?, status: Int32) = await ContainerSystem.blocking {
             guard let p = ContainerSystem.LineProcess(command) else {
@@ -193,7 +195,8 @@ extension ContainerService {
             c.finish()
         }
         await publish("start", r)
-        watch(id)
+        await watch(id)
+        startHealth(id, fresh: true)
     }
 
     static func which(_ name: String) -> String? {
@@ -244,18 +247,6 @@ extension ContainerService {
 
     // MARK: - Exit
 
-    /// Polls the monitor's exit file.
-    func watch(_ id: String) {
-        watchers[id]?.cancel()
-        watchers[id] = Task { [weak self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: 100_000_000)
-                guard let self else { return }
-                if await self.checkExit(id) { return }
-            }
-        }
-    }
-
     /// If the container's process has exited (exit file present), records it; true when not running.
     @discardableResult
     func checkExit(_ id: String) async -> Bool {
@@ -266,7 +257,8 @@ extension ContainerService {
             await handleExit(r, code: Int(ex.exitCode), oom: ex.oomKilled, at: ex.exitedAt, error: "")
             return true
         }
-        if let mp = r.MonitorPid, !ContainerSystem.processAlive(mp), !FileManager.default.fileExists(atPath: exitPath) {
+        if let mp = r.MonitorPid, !ContainerSystem.isMonitor(mp, execDir: monitorDir(id)),
+           !FileManager.default.fileExists(atPath: exitPath) {
             // The monitor died without an exit file: the process is unmonitored; kill it.
             _ = await runtimeCommand(r, ["kill", id, "KILL"])
             await handleExit(r, code: 137, oom: false, at: ContainerSystem.nowStamp(), error: "container monitor lost")
@@ -277,7 +269,8 @@ extension ContainerService {
 
     func handleExit(_ r0: ContainerRecord, code: Int, oom: Bool, at: String, error: String) async {
         guard var r = containers[r0.ID], r.State.Running else { return }
-        watchers.removeValue(forKey: r.ID)
+        unwatch(r.ID)
+        stopHealth(r.ID, state: &r.State)
         r.State.Running = false
         r.State.Paused = false
         r.State.Status = "exited"
@@ -287,12 +280,15 @@ extension ContainerService {
         r.State.FinishedAt = at
         r.State.Error = error
         r.MonitorPid = nil
-        update(r)
+        // An auto-removed container is deleted right below: no need to write its state first (if
+        // berthd stops in between, restore finds the exit file and removes it then).
+        if r.HostConfig.AutoRemove == true { containers[r.ID] = r } else { update(r) }
         _ = await runtimeCommand(r, ["delete", "--force", r.ID])
         ContainerSystem.unmount(mergedDir(r.ID))
         if oom { await publish("oom", r) }
         await publish("die", r, extra: ["exitCode": "\(code)"])
         notifyExit(r)
+        resumeExitWaits(r.ID)
         if r.HostConfig.AutoRemove == true {
             await destroy(r)
             return
@@ -393,7 +389,8 @@ extension ContainerService {
         for r in containers.values {
             if r.State.Running {
                 if await checkExit(r.ID) { continue }
-                watch(r.ID)
+                await watch(r.ID)
+                startHealth(r.ID, fresh: false)
             } else {
                 ContainerSystem.unmount(mergedDir(r.ID))
             }

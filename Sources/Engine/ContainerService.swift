@@ -24,12 +24,20 @@ public actor ContainerService {
     var waiters: [String: [(WaitCondition, CheckedContinuation<ContainerWaitResponse, Never>)]] = [:]
     /// Attach callers waiting for the container to start: they get a connected attach socket fd.
     var pendingAttach: [String: [AsyncStream<Int32>.Continuation]] = [:]
-    /// Exit watchers, by container id.
+    /// Fallback exit pollers, by container id (normally `exitWatcher` has a pidfd on the monitor).
     var watchers: [String: Task<Void, Never>] = [:]
+    /// pidfd watches of the monitors (containers by id, execs by `exec:<id>`).
+    let exitWatcher = ExitWatcher()
+    /// `waitExit` callers (stop, rm -f), woken on exit: (token, continuation) per container.
+    var exitWaits: [String: [(UInt64, CheckedContinuation<Void, Never>)]] = [:]
+    var nextExitWaitToken: UInt64 = 0
     /// Starts in progress (a second start waits for nothing: it's a 304 after it).
     var starting: Set<String> = []
     /// Exec instances (not persisted, as in dockerd).
     var execs: [String: ExecRecord] = [:]
+    /// Healthcheck monitors of running containers (`ContainerService+Health.swift`).
+    var healthMonitors: [String: HealthMonitorHandle] = [:]
+    var healthSerial: UInt64 = 0
 
     public enum WaitCondition: String, Sendable { case notRunning = "not-running", nextExit = "next-exit", removed }
 
@@ -87,7 +95,7 @@ public actor ContainerService {
     // MARK: - Create
 
     /// `POST /containers/create`.
-    public func create(name rawName: String?, body: ContainerCreateBody) async throws -> ContainerCreateResponse {
+    public func create(name rawName: String?, body: ContainerCreateBody, platform: Platform? = nil) async throws -> ContainerCreateResponse {
         var name: String
         if let n = rawName, !n.isEmpty {
             guard ContainerNames.isValid(n) else {
@@ -109,7 +117,7 @@ public actor ContainerService {
         let runtimeNames = Set(runtimes.keys).union([DaemonConfig.stockRuntimeName])
         try ContainerConfigRules.validate(host, config: body.config, cpus: ProcessInfo.processInfo.activeProcessorCount,
                                           runtimes: runtimeNames)
-        let image = try await images.imageForContainer(imageName)
+        let image = try await images.imageForContainer(imageName, platform: platform)
         let config = ContainerConfigRules.merge(user: body.config, image: image.config.config)
         guard let (path, args) = ContainerConfigRules.pathAndArgs(config) else {
             throw BerthError(.invalidArgument, "No command specified")
@@ -169,6 +177,8 @@ public actor ContainerService {
         if h.ShmSize == 0 { h.ShmSize = nil }
         if h.IpcMode == "" { h.IpcMode = nil }
         if h.CgroupnsMode == "" { h.CgroupnsMode = nil }
+        // dockerd's adaptContainerSettings: swap defaults to twice the memory (inspect and `update` see it).
+        if let m = h.Memory, m > 0, (h.MemorySwap ?? 0) == 0 { h.MemorySwap = m * 2 }
         zero(&h.Memory, 0); zero(&h.MemoryReservation, 0); zero(&h.MemorySwap, 0); zero(&h.NanoCpus, 0)
         zero(&h.CpuShares, 0); zero(&h.CpuPeriod, 0); zero(&h.CpuQuota, 0); zero(&h.CpuRealtimePeriod, 0)
         zero(&h.CpuRealtimeRuntime, 0); zero(&h.CpusetCpus, ""); zero(&h.CpusetMems, ""); zero(&h.BlkioWeight, 0)
@@ -261,8 +271,8 @@ public actor ContainerService {
         guard containers[r.ID] != nil else { return }
         containers.removeValue(forKey: r.ID)
         if names[r.Name] == r.ID { names.removeValue(forKey: r.Name) }
-        watchers.removeValue(forKey: r.ID)?.cancel()
-        _ = await runtimeCommand(r, ["delete", "--force", r.ID])
+        unwatch(r.ID)
+        if hasRuntimeState(r) { _ = await runtimeCommand(r, ["delete", "--force", r.ID]) }
         ContainerSystem.unmount(mergedDir(r.ID))
         try? CFS.removeTree(layerDir(r.ID))
         try? CFS.removeTree(containerDir(r.ID))
@@ -274,6 +284,7 @@ public actor ContainerService {
         for (_, c) in waiters.removeValue(forKey: r.ID) ?? [] {
             c.resume(returning: ContainerWaitResponse(StatusCode: r.State.ExitCode))
         }
+        resumeExitWaits(r.ID)
     }
 
     // MARK: - Wait
@@ -285,18 +296,6 @@ public actor ContainerService {
             return ContainerWaitResponse(StatusCode: r.State.ExitCode)
         }
         return await withCheckedContinuation { c in waiters[id, default: []].append((condition, c)) }
-    }
-
-    /// Waits until the container is not running (or the timeout); true if it exited.
-    func waitExit(_ id: String, timeoutSeconds: Double) async -> Bool {
-        let deadline = Date().addingTimeInterval(timeoutSeconds)
-        while Date() < deadline {
-            guard let r = containers[id], r.State.Running else { return true }
-            await checkExit(id)
-            if containers[id]?.State.Running != true { return true }
-            try? await Task.sleep(nanoseconds: 20_000_000)
-        }
-        return containers[id]?.State.Running != true
     }
 
     func notifyExit(_ r: ContainerRecord) {
@@ -322,13 +321,32 @@ enum CFS {
         try writeAtomically(path, Array(text.utf8))
     }
 
-    static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
+    /// `path.tmp` + rename: readers see the old or the new file, never a partial one. No fsync (it
+    /// cost ~0.5 ms a file on every create/start/exit): after a crash a state file may be an older
+    /// version, and `restore` re-derives the state from the monitor's exit file and pid anyway.
+    static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
         let tmp = path + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes)) else {
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else {
             throw BerthError(.internalError, "cannot write \(tmp): \(String(cString: strerror(errno)))")
         }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, bytes.count - off) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                let e = errno
+                close(fd)
+                unlink(tmp)
+                throw BerthError(.internalError, "cannot write \(tmp): \(String(cString: strerror(e)))")
+            }
+            off += n
+        }
+        close(fd)
         guard rename(tmp, path) == 0 else {
-            throw BerthError(.internalError, "cannot rename \(tmp): \(String(cString: strerror(errno)))")
+            let e = errno
+            unlink(tmp)
+            throw BerthError(.internalError, "cannot rename \(tmp): \(String(cString: strerror(e)))")
         }
     }
 

@@ -4,6 +4,7 @@ import Glibc
 import Dispatch
 import Foundation
 import OCI
+import Storage
 
 /// The host side of containers: spawning the monitor and the runtime (posix_spawn, never fork),
 /// overlay mounts, the monitor's attach socket. Blocking calls run on GCD threads, not on the
@@ -157,23 +158,31 @@ enum ContainerSystem {
     // MARK: - Mounts
 
     static func mountOverlay(lower: [String], upper: String, work: String, target: String) throws {
-        if isMountPoint(target) { return }
-        let data = "lowerdir=\(lower.joined(separator: ":")),upperdir=\(upper),workdir=\(work)"
-        if mount("overlay", target, "overlay", 0, data) != 0 {
-            let e = errno
-            throw BerthError(.internalError, "error mounting overlay at \(target): \(String(cString: strerror(e)))")
+        if hasOwnDevice(target) { return }
+        // Lower dirs go through short links in `<layer dir>/l` (OverlayMount): any number of layers fits.
+        let linkDir = (upper as NSString).deletingLastPathComponent + "/l"
+        try OverlayMount.mount(lowers: lower, upper: upper, work: work, target: target, linkDir: linkDir)
+    }
+
+    /// Unmounts everything stacked on `target`. `umount2` itself says when nothing is left
+    /// (EINVAL: not a mount point), so no scan of /proc/self/mountinfo, which is long on a busy host.
+    static func unmount(_ target: String) {
+        for _ in 0..<10 {
+            if umount2(target, 0) == 0 { continue }
+            switch errno {
+            case EINTR: continue
+            case EBUSY: if umount2(target, Int32(MNT_DETACH)) != 0 { return }
+            default: return  // EINVAL (not mounted), ENOENT
+            }
         }
     }
 
-    static func unmount(_ target: String) {
-        var tries = 0
-        while isMountPoint(target) && tries < 10 {
-            if umount2(target, 0) != 0 {
-                if errno == EBUSY { umount2(target, Int32(MNT_DETACH)) }
-                else if errno == EINVAL || errno == ENOENT { return }
-            }
-            tries += 1
-        }
+    /// Whether `path` is on another device than its parent directory: true for an overlay (or any
+    /// other file system) mounted there. A stat of two paths instead of reading mountinfo.
+    static func hasOwnDevice(_ path: String) -> Bool {
+        var a = stat(), b = stat()
+        guard stat(path, &a) == 0, stat(path + "/..", &b) == 0 else { return false }
+        return a.st_dev != b.st_dev
     }
 
     /// Whether `path` is a mount point (listed in /proc/self/mountinfo).
@@ -258,6 +267,22 @@ enum ContainerSystem {
 
     static func processAlive(_ pid: Int32) -> Bool {
         pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)
+    }
+
+    /// Whether `pid` is a live berth-monitor for `execDir` (its command line has `--exec-dir DIR`):
+    /// a monitor pid saved before a berthd restart may since have been reused by another process.
+    static func isMonitor(_ pid: Int32, execDir: String) -> Bool {
+        guard pid > 0 else { return false }
+        let fd = open("/proc/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let args = readAll(fd).split(separator: 0, omittingEmptySubsequences: false)
+        let dir = Array(execDir.utf8)
+        guard args.count > 1 else { return false }
+        for i in 0..<(args.count - 1) where args[i].elementsEqual("--exec-dir".utf8) && args[i + 1].elementsEqual(dir) {
+            return true
+        }
+        return false
     }
 
     /// The directory of the running executable (`/proc/self/exe`).

@@ -95,6 +95,8 @@ public struct DaemonConfigFile: Sendable, Equatable {
             case "live-restore": config.liveRestore = try bool(key, value)
             case "labels": config.labels = try strings(key, value)
             case "group": config.group = try string(key, value)
+            case "max-concurrent-downloads": config.maxConcurrentDownloads = try int(key, value)
+            case "max-download-attempts": config.maxDownloadAttempts = try int(key, value)
             case "runtimes":
                 guard case .object(let entries) = value else { throw typeError(key, value, "map[string]system.Runtime") }
                 for (name, entry) in entries {
@@ -127,12 +129,12 @@ public struct DaemonConfigFile: Sendable, Equatable {
         // flags berth acts on
         "debug", "log-level", "tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "data-root", "exec-root",
         "pidfile", "group", "default-runtime", "live-restore", "config-file", "validate",
+        "max-concurrent-downloads", "max-download-attempts",
         // named options (list flags) berth acts on
         "hosts", "labels", "insecure-registries", "registry-mirrors", "runtimes",
         // the rest of dockerd's flags
         "log-format", "raw-logs", "containerd", "containerd-namespace", "containerd-plugins-namespace",
-        "storage-driver", "log-driver", "mtu", "max-concurrent-downloads", "max-concurrent-uploads",
-        "max-download-attempts", "shutdown-timeout", "network-diagnostic-port", "swarm-default-advertise-addr",
+        "storage-driver", "log-driver", "mtu", "max-concurrent-uploads", "shutdown-timeout", "network-diagnostic-port", "swarm-default-advertise-addr",
         "swarm-raft-heartbeat-tick", "swarm-raft-election-tick", "metrics-addr", "network-control-plane-mtu",
         "experimental", "http-proxy", "https-proxy", "no-proxy", "cgroup-parent", "default-shm-size",
         "default-ipc-mode", "default-cgroupns-mode", "init", "init-path", "oom-score-adjust", "no-new-privileges",
@@ -155,6 +157,11 @@ public struct DaemonConfigFile: Sendable, Equatable {
     private func bool(_ key: String, _ v: JSONValue) throws -> Bool {
         guard case .bool(let b) = v else { throw typeError(key, v, "bool") }
         return b
+    }
+
+    private func int(_ key: String, _ v: JSONValue) throws -> Int {
+        guard case .number(let n) = v, n == n.rounded(), abs(n) < 1e15 else { throw typeError(key, v, "int") }
+        return Int(n)
     }
 
     private func strings(_ key: String, _ v: JSONValue) throws -> [String] {

@@ -41,6 +41,10 @@ public struct DaemonConfig: Sendable, Hashable {
     /// Extra runtimes (`--add-runtime name=path`, `runtimes` in daemon.json).
     public var runtimes: [String: RuntimeConfig] = [:]
     public var liveRestore = false
+    /// Layers downloaded at once across all pulls (`max-concurrent-downloads`, default 3 as dockerd).
+    public var maxConcurrentDownloads = 3
+    /// Attempts per layer download before a pull fails (`max-download-attempts`, default 5 as dockerd).
+    public var maxDownloadAttempts = 5
     public var labels: [String] = []
     /// Group owning unix sockets. The default (`docker`) may be missing; an explicit one may not.
     public var group: String = DaemonConfig.defaultSocketGroup
@@ -73,6 +77,13 @@ public struct DaemonConfig: Sendable, Hashable {
         switch logLevel.lowercased() {
         case "panic", "fatal", "error", "warn", "info", "debug", "trace": break
         default: throw BerthError(.invalidArgument, "invalid logging level: \(logLevel)")
+        }
+        // dockerd accepts 0 here (it means "the default"); only negatives are refused.
+        if maxConcurrentDownloads < 0 {
+            throw BerthError(.invalidArgument, "invalid max concurrent downloads: \(maxConcurrentDownloads)")
+        }
+        if maxDownloadAttempts < 0 {
+            throw BerthError(.invalidArgument, "invalid max download attempts: \(maxDownloadAttempts)")
         }
         for label in labels { try DaemonConfig.validateLabel(label) }
         _ = try DaemonConfig.conflictFreeLabels(labels)

@@ -32,7 +32,7 @@ public actor ImageService {
         self.registry = RegistryClient(configuration: RegistryConfiguration(
             insecureRegistries: registry.insecureRegistries, mirrors: registry.mirrors,
             certsDirectories: registry.certsDirectories, dockerConfigPath: registry.dockerConfigPath,
-            userAgent: registry.userAgent), logger: logger)
+            userAgent: registry.userAgent, maxRetries: max(registry.maxDownloadAttempts - 1, 0)), logger: logger)
         self.downloadSlots = AsyncSemaphore(max(registry.maxConcurrentDownloads, 1))
     }
 
@@ -48,9 +48,18 @@ public actor ImageService {
     }
 
     /// Resolves a name, ID or `name@digest` to what a container needs: ID, config, overlay lower dirs.
-    public func imageForContainer(_ name: String) async throws -> ContainerImage {
+    /// With `platform` (`create ?platform=`), an image built for another platform is "not found" as in
+    /// dockerd, so that the docker CLI goes on to pull the right variant.
+    public func imageForContainer(_ name: String, platform: Platform? = nil) async throws -> ContainerImage {
         let rec = try await lookup(name)
         let parsed = try parsedConfig(rec.id)
+        if let platform {
+            let c = parsed.config
+            let actual = Platform(os: c.os, architecture: c.architecture, variant: c.variant)
+            if !platform.matches(actual) {
+                throw BerthError(.notFound, "image with reference \(name) was found but does not match the specified platform: wanted \(platform), actual: \(actual)")
+            }
+        }
         return ContainerImage(id: rec.id, config: parsed.config, configBytes: parsed.bytes,
                               lowerDirs: store.snapshots.lowerDirs(chainIDs: rec.chainIDs), chainIDs: rec.chainIDs)
     }
@@ -380,6 +389,8 @@ public struct RegistrySettings: Sendable {
     public var certsDirectories: [String]
     /// Layers downloaded at once, across all pulls (`max-concurrent-downloads`).
     public var maxConcurrentDownloads: Int
+    /// Attempts per request before giving up (`max-download-attempts`); broken blobs resume with Range.
+    public var maxDownloadAttempts = 5
     /// Keep compressed layer blobs in the content store besides the unpacked snapshots.
     public var keepLayerBlobs: Bool
     /// Docker CLI config for default credentials; berthd, like dockerd, uses only what clients send.

@@ -34,6 +34,14 @@ public struct Spec: Codable, Sendable, Equatable {
 
     /// Decodes a spec from `config.json` bytes, with a clear error for malformed input.
     public static func decode(_ data: Data) throws -> Spec {
+        try decode([UInt8](data))
+    }
+
+    /// Decodes a spec from `config.json` bytes: the hand-written reader first (no first-use cost of
+    /// `JSONDecoder`, see `FastJSONReader`), `JSONDecoder` for whatever it declines and for errors.
+    public static func decode(_ bytes: [UInt8]) throws -> Spec {
+        if let spec = fastDecode(bytes) { return spec }
+        let data = Data(bytes)
         do {
             return try JSONDecoder().decode(Spec.self, from: data)
         } catch let error as DecodingError {

@@ -11,17 +11,11 @@ public enum Capabilities {
         "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
     ]
 
-    private static let numbers: [String: Int] = {
-        var m: [String: Int] = [:]
-        for (i, n) in names.enumerated() { m[n] = i }
-        return m
-    }()
-
     /// The number of a capability given as `CAP_X`, `cap_x` or `X`; nil when unknown.
     public static func number(of name: String) -> Int? {
         var n = name.uppercased()
         if !n.hasPrefix("CAP_") { n = "CAP_" + n }
-        return numbers[n]
+        return names.firstIndex(of: n)  // 41 names: a scan beats building a Dictionary per process
     }
 
     /// The name of capability number `n` (`CAP_...`), nil when unknown.

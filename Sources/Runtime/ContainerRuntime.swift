@@ -54,7 +54,7 @@ public final class ContainerRuntime: @unchecked Sendable {
     var seccompCompiler: SeccompCompiler { SeccompCompiler(cacheDirectory: root + "/seccomp-cache") }
 
     static func lastCap() -> Int {
-        Int((FileIO.readString("/proc/sys/kernel/cap_last_cap") ?? "40").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 40
+        Int((FileIO.readString("/proc/sys/kernel/cap_last_cap") ?? "40").trimmedWhitespace) ?? 40
     }
 
     /// Creates the container: namespaces, mounts, cgroup; the process waits for `start`.
@@ -97,7 +97,8 @@ public final class ContainerRuntime: @unchecked Sendable {
         }
         close(spawned.syncFD)
         Trace.mark("exec confirmed")
-        if let hooks = options.spec?.hooks ?? (try? loadSpec(id: id).hooks), let poststart = hooks.poststart {
+        // options.spec is always set above: no need to re-read the config copy for its hooks.
+        if let poststart = options.spec?.hooks?.poststart {
             try? HookRunner.run(poststart, kind: "poststart", state: state.json)
         }
         var s = state
@@ -124,14 +125,14 @@ public final class ContainerRuntime: @unchecked Sendable {
         guard let bytes = FileIO.readBytes(path) else {
             throw BerthError(.invalidArgument, "JSON specification file config.json not found in \(bundle)")
         }
-        return (try Spec.decode(Data(bytes)), bytes)
+        return (try Spec.decode(bytes), bytes)
     }
 
     func loadSpec(id: String) throws -> Spec {
         guard let bytes = FileIO.readBytes(store.configCopy(id)) else {
             throw BerthError(.notFound, "config of container \(id) not found")
         }
-        return try Spec.decode(Data(bytes))
+        return try Spec.decode(bytes)
     }
 
     func createContainer(id: String, bundle rawBundle: String, options: CreateOptions, execFifo: Bool) throws -> (ContainerState, Spawned) {

@@ -81,6 +81,7 @@ public struct StateStore {
         guard let bytes = FileIO.readBytes(dir(id) + "/state.json") else {
             throw BerthError(.notFound, "container does not exist")
         }
+        if let s = StoredState.fastDecode(bytes) { return s }
         do {
             return try JSONDecoder().decode(StoredState.self, from: Data(bytes))
         } catch {
@@ -89,8 +90,7 @@ public struct StateStore {
     }
 
     func save(_ s: StoredState) throws {
-        let data = try JSONEncoder().encode(s)
-        try FileIO.writeAtomically(dir(s.id) + "/state.json", bytes: [UInt8](data))
+        try FileIO.writeAtomically(dir(s.id) + "/state.json", bytes: s.jsonBytes())
     }
 
     func ids() -> [String] {

@@ -38,7 +38,7 @@ struct options {
     const char *process_file;   /* --exec mode */
     const char *monitor_log;
     int sync_fd;
-    bool terminal, stdin_open, stdin_once, exec_mode, start, attach_wait;
+    bool terminal, stdin_open, stdin_once, exec_mode, start, attach_wait, lo_up;
 };
 
 /* ---- util.c */
@@ -83,6 +83,10 @@ int run_runtime_capture(const struct options *o, const char *const *args, char *
 /* Receives the pty master sent by the runtime over the console socket (already connected or queued).
  * Returns the fd or -1. */
 int recv_console(int listen_fd);
+
+/* ---- netns.c */
+/* Sets `lo` up in pid's network namespace (nothing if it is ours). 0, or -1 with a message in err. */
+int netns_lo_up(pid_t pid, char *err, size_t errsz);
 
 /* ---- loop.c */
 struct client {

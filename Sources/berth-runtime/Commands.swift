@@ -120,7 +120,7 @@ struct Run: ParsableCommand {
         guard let bytes = FileIO.readBytes(bundle + "/config.json") else {
             throw BerthError(.invalidArgument, "JSON specification file config.json not found in \(bundle)")
         }
-        let spec = try Spec.decode(Data(bytes))
+        let spec = try Spec.decode(bytes)
         opts.spec = spec
         opts.specBytes = bytes
         if !detach && consoleSocket == nil && spec.process?.terminal == true {

@@ -9,11 +9,11 @@ enum FastPath {
     static func run(_ args: [String]) throws -> Bool {
         guard let command = args.first,
               ["create", "start", "run", "state", "kill", "delete"].contains(command) else { return false }
-        let valued: Set<String> = ["--bundle", "-b", "--console-socket", "--pid-file", "--preserve-fds"]
-        let flags: Set<String> = ["--detach", "-d", "--no-pivot", "--no-new-keyring", "--keep", "--init", "--force", "-f",
-                                  "--all", "-a"]
-        var options: [String: String] = [:]
-        var set: Set<String> = []
+        // Arrays, not Sets: a Set's first use costs a runtime Hashable conformance lookup.
+        let valued = ["--bundle", "-b", "--console-socket", "--pid-file", "--preserve-fds"]
+        let flags = ["--detach", "-d", "--no-pivot", "--no-new-keyring", "--keep", "--init", "--force", "-f", "--all", "-a"]
+        var given: [(name: String, value: String)] = []
+        var set: [String] = []
         var positional: [String] = []
         var i = 1
         while i < args.count {
@@ -32,9 +32,9 @@ enum FastPath {
                         i += 1
                         value = args[i]
                     }
-                    options[name] = value
+                    given.append((name, value!))
                 } else if flags.contains(name) && value == nil {
-                    set.insert(name)
+                    set.append(name)
                 } else {
                     return false
                 }
@@ -43,6 +43,7 @@ enum FastPath {
             }
             i += 1
         }
+        let options = Options(given: given)
         let bundle = options["--bundle"] ?? options["-b"]
         let preserve: Int32
         if let p = options["--preserve-fds"] {
@@ -77,4 +78,11 @@ enum FastPath {
         }
         return true
     }
+}
+
+/// The valued options given (last one wins), looked up by name.
+private struct Options {
+    var given: [(name: String, value: String)]
+    var isEmpty: Bool { given.isEmpty }
+    subscript(name: String) -> String? { given.last(where: { $0.name == name })?.value }
 }

@@ -17,7 +17,8 @@ struct Globals {
         var g = Globals()
         var rest: [String] = []
         var i = 0
-        let withValue: Set<String> = ["--root", "--log", "--log-format", "--criu", "--rootless"]
+        // Arrays, not Set literals: a Set's first use costs a runtime Hashable conformance lookup.
+        let withValue = ["--root", "--log", "--log-format", "--criu", "--rootless"]
         while i < args.count {
             let a = args[i]
             if !a.hasPrefix("-") { rest.append(contentsOf: args[i...]); break }
@@ -85,7 +86,7 @@ struct BerthRuntimeCommand: ParsableCommand {
         abstract: "berth's OCI runtime (runc-compatible command line).",
         discussion: "Global options (before the command): --root DIR (default /run/berth-runtime), --log FILE, --log-format text|json, --debug.",
         subcommands: [Create.self, Start.self, StateCommand.self, Kill.self, Delete.self, Run.self, Exec.self, Ps.self,
-                      Pause.self, Resume.self, List.self, SpecCommand.self, Events.self, Features.self, SuperviseBench.self])
+                      Pause.self, Resume.self, Update.self, List.self, SpecCommand.self, Events.self, Features.self, SuperviseBench.self])
 }
 
 @main

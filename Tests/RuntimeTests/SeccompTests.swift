@@ -100,11 +100,33 @@ import Testing
         let oci = try DockerSeccompProfile.default.toOCI(capabilities: Capabilities.dockerDefault)
         let first = try compiler.program(for: oci)
         let key = SeccompCompiler.cacheKey(oci)
-        #expect(FileIO.readBytes(dir + "/\(key).bpf") == first.bytes)
+        let entry = try #require(FileIO.readBytes(dir + "/\(key).bpf"))
+        #expect(SeccompCompiler.program(fromEntry: entry, canonical: SeccompCompiler.canonicalKey(oci)) == first.bytes)
         #expect(try compiler.program(for: oci) == first)
         var other = oci
         other.defaultErrnoRet = 38
         #expect(SeccompCompiler.cacheKey(other) != key)
+    }
+
+    /// An entry stored under a profile's name but made for another profile (a hash collision, or a
+    /// planted file) is not used: the program is compiled afresh and the entry replaced.
+    @Test func cacheEntriesAreVerifiedAgainstTheProfile() throws {
+        let dir = NSTemporaryDirectory() + "berth-seccomp-verify-\(getpid())"
+        defer { FileIO.removeAll(dir) }
+        try FileIO.mkdirAll(dir, mode: 0o700)
+        let oci = try DockerSeccompProfile.default.toOCI(capabilities: Capabilities.dockerDefault)
+        var other = oci
+        other.defaultAction = "SCMP_ACT_ALLOW"
+        let bogus: [UInt8] = [6, 0, 0, 0, 0, 0, 0xff, 0x7f]  // "allow everything"
+        let path = dir + "/\(SeccompCompiler.cacheKey(oci)).bpf"
+        try FileIO.writeAtomically(path, bytes: SeccompCompiler.cacheEntry(canonical: SeccompCompiler.canonicalKey(other), program: bogus))
+        let program = try SeccompCompiler(cacheDirectory: dir).program(for: oci)
+        #expect(program.bytes == (try SeccompCompiler.compile(oci)))
+        #expect(program.bytes != bogus)
+        #expect(SeccompCompiler.program(fromEntry: FileIO.readBytes(path) ?? [], canonical: SeccompCompiler.canonicalKey(oci)) == program.bytes)
+        // Truncated and foreign files are ignored too.
+        #expect(SeccompCompiler.program(fromEntry: Array("berth-seccomp-2\n".utf8) + [1, 0], canonical: [1]) == nil)
+        #expect(SeccompCompiler.program(fromEntry: bogus, canonical: SeccompCompiler.canonicalKey(oci)) == nil)
     }
 
     @Test func badOperatorIsRejected() {

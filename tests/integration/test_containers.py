@@ -114,6 +114,18 @@ def test_create_errors(berthd, busybox, uniq):
     assert r.status == 400
 
 
+def test_create_platform(berthd, busybox, uniq):
+    # the local image is linux/amd64: asking for it is fine, asking for arm64 is "not found" (the CLI then pulls)
+    r = berthd.api("POST", f"/containers/create?name=pa-{uniq}&platform=linux/amd64", {"Image": busybox})
+    assert r.status == 201, r
+    berthd.api("DELETE", f"/containers/pa-{uniq}")
+    r = berthd.api("POST", f"/containers/create?name=pb-{uniq}&platform=linux/arm64", {"Image": busybox})
+    assert r.status == 404, r
+    assert (f"image with reference {busybox} was found but does not match the specified platform: "
+            "wanted linux/arm64, actual: linux/amd64") in r.text
+    assert berthd.api("GET", f"/containers/pb-{uniq}/json").status == 404
+
+
 def test_user_workdir_hostname(berthd, busybox, uniq):
     r = run(berthd, "run", "--rm", "-u", "berth", "-w", "/tmp/wd", "-h", "myhost", *rt_args(), busybox,
             "sh", "-c", "id -u; id -g; pwd; hostname").check()

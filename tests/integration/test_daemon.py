@@ -239,6 +239,13 @@ def test_validate_flag_and_config_errors(tmp, procs):
     assert rc == 1 and "invalid logging level: chatty" in out
     rc, out = Proc(tmp, "--config-file", str(tmp / "missing.json"), name="m").run_to_exit()
     assert rc == 1 and "missing.json" in out
+    rc, out = Proc(tmp, "--max-concurrent-downloads", "-1", name="d").run_to_exit()
+    assert rc == 1 and "invalid max concurrent downloads: -1" in out
+    rc, out = Proc(tmp, config={"max-download-attempts": "3"}, name="a").run_to_exit()
+    assert rc == 1 and ("cannot unmarshal string into Go struct field Config.max-download-attempts of type int"
+                        in out)
+    rc, out = Proc(tmp, "--max-concurrent-downloads", "x", name="x").run_to_exit()
+    assert rc == 125 and 'invalid argument "x" for "--max-concurrent-downloads" flag' in out
 
 
 def test_daemon_json_settings(tmp, procs):

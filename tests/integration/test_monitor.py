@@ -461,6 +461,26 @@ def test_survives_parent_death(lab):
     assert [e["log"] for e in run.log()] == ["up\n"]
 
 
+def test_lo_up_in_the_container_netns(lab):
+    """--lo-up: loopback is up in the container's own network namespace (whatever the runtime does
+    itself), and the monitor is back in the host's namespace afterwards."""
+    r = lab.launch(["sh", "-c", "ip link show lo | head -1; echo ready; sleep 1000"], "--lo-up")
+    wait_for(lambda: "ready" in r.raw_log(), 10, 0.05, what="container output")
+    first = r.log()[0]["log"]
+    assert re.search(r"<[^>]*\bUP\b[^>]*>", first), first
+    host_ns = os.readlink("/proc/self/ns/net")
+    assert os.readlink(f"/proc/{r.pid}/ns/net") != host_ns
+    assert os.readlink(f"/proc/{r.monitor_pid}/ns/net") == host_ns
+    r.ctl("kill 9")
+    assert r.exit()["exitCode"] == 137
+
+
+def test_lo_up_refused_for_exec(lab):
+    r = subprocess.run([MONITOR, "--id", "x1", "--runtime", lab.runtime, "--exec-dir", str(lab.dir / "e-lo"),
+                        "--exec", "--process", "/nonexistent", "--lo-up"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--lo-up does not apply to --exec" in r.stderr
+
+
 def test_monitor_rss_under_1mb(lab):
     r = lab.launch(["sh", "-c", "read x; head -c 100000 /dev/zero | tr '\\0' z; echo; "
                     "printf '\\001%.0s' $(seq 1 20000); echo; echo big-done; sleep 1000"], "--stdin")

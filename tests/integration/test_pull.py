@@ -253,3 +253,23 @@ def test_pull_shorthand_tag_defaults_to_latest(berthd, pushed):
     assert r.rc == 0, r
     assert "Using default tag: latest" in r.out
     assert r.lines()[-1] == pushed.ref("it/busybox")
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_max_concurrent_downloads(daemon_factory, pushed, limit):
+    """`--max-concurrent-downloads N`: the first N layers start at once, the rest say "Waiting" (as dockerd)."""
+    n_layers = len(pushed.fancy.layers)
+    assert n_layers > 2
+    d = daemon_factory(extra_args=["--max-concurrent-downloads", str(limit)])
+    msgs = list(d.client.api.pull(pushed.ref("it/fancy", None), tag="latest", stream=True, decode=True))
+    waiting = {m["id"] for m in msgs if m.get("status") == "Waiting"}
+    done = {m["id"] for m in msgs if m.get("status") == "Pull complete"}
+    assert len(done) == n_layers, msgs
+    assert len(waiting) == n_layers - limit, msgs
+    assert d.client.images.get(pushed.ref("it/fancy")).id == pushed.fancy.id
+
+
+def test_max_concurrent_downloads_from_daemon_json(daemon_factory, pushed):
+    d = daemon_factory(daemon_json={"max-concurrent-downloads": 1, "max-download-attempts": 2})
+    msgs = list(d.client.api.pull(pushed.ref("it/fancy", None), tag="latest", stream=True, decode=True))
+    assert len({m["id"] for m in msgs if m.get("status") == "Waiting"}) == len(pushed.fancy.layers) - 1, msgs

@@ -27,7 +27,7 @@ enum ContainerCommands {
                  ContainerExtraCommands.diff(bin: bin),
                  ContainerExtraCommands.export(bin: bin),
                  ContainerExtraCommands.commit(bin: bin),
-                 ContainerExtraCommands.cp(bin: bin),
+                 ContainerCopyCommand.cp(bin: bin),
                  ContainerExtraCommands.port(bin: bin),
                  ContainerStatsCommand.make(bin: bin))
 
@@ -38,7 +38,7 @@ enum ContainerCommands {
         rm.aliases = ["remove"]
         container.add(ContainerExecCommand.attach(bin: bin),
                       ContainerExtraCommands.commit(bin: bin),
-                      ContainerExtraCommands.cp(bin: bin),
+                      ContainerCopyCommand.cp(bin: bin),
                       ContainerRunCommand.create(bin: bin),
                       ContainerExtraCommands.diff(bin: bin),
                       ContainerExecCommand.exec(bin: bin, category: .other),

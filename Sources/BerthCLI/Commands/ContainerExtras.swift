@@ -3,7 +3,7 @@ import APIModels
 import Foundation
 import OCI
 
-/// `update`, `diff`, `export`, `commit`, `cp` (tar streams with `-`).
+/// `update`, `diff`, `export`, `commit`, `port` (`cp` is in ContainerCopy.swift).
 enum ContainerExtraCommands {
     static func path(_ id: String, _ suffix: String = "") -> String { ContainerManageCommands.path(id, suffix) }
 
@@ -173,49 +173,6 @@ enum ContainerExtraCommands {
             }
             lines.sort { ($0.0, $0.1) < ($1.0, $1.1) }
             for l in lines { inv.out.writeLine(l.2) }
-        }
-    }
-
-    /// `CONTAINER:PATH` split (a local path with `/` or `.` first, or without `:`, is local).
-    static func splitCpArg(_ s: String) -> (container: String?, path: String) {
-        if s.hasPrefix("/") || s.hasPrefix(".") { return (nil, s) }
-        guard let i = s.firstIndex(of: ":") else { return (nil, s) }
-        return (String(s[..<i]), String(s[s.index(after: i)...]))
-    }
-
-    static func cp(bin: String) -> Command {
-        Command("cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\t\(bin) cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
-                "Copy files/folders between a container and the local filesystem",
-                long: "Copy files/folders between a container and the local filesystem\n\nUse '-' as the source to read a tar archive from stdin\nand extract it to a directory destination in a container.\nUse '-' as the destination to stream a tar archive of a\ncontainer source to stdout.",
-                aliasLine: "\(bin) container cp, \(bin) cp",
-                flags: [
-                    .bool("archive", "a", "Archive mode (copy all uid/gid information)"),
-                    .bool("follow-link", "L", "Always follow symbol link in SRC_PATH"),
-                    .bool("quiet", "q", "Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached"),
-                ],
-                args: .exact(2)) { inv in
-            let src = splitCpArg(inv.args[0]), dst = splitCpArg(inv.args[1])
-            switch (src.container, dst.container) {
-            case (nil, nil):
-                throw CLIError("must specify at least one container source")
-            case (.some, .some):
-                throw CLIError("copying between containers is not supported")
-            case (.some(let c), nil):
-                guard dst.path == "-" else {
-                    throw CLIError("berth cp: copying to a local path is not supported yet; use '-' for a tar stream")
-                }
-                if src.path.isEmpty { throw CLIError("Error response from daemon: path cannot be empty") }
-                try download(inv, path(c, "/archive"), query: [("path", src.path)], output: "-")
-            case (nil, .some(let c)):
-                guard src.path == "-" else {
-                    throw CLIError("berth cp: copying from a local path is not supported yet; use '-' for a tar stream")
-                }
-                let data = inv.ctx.stdin.readAll()
-                var q: [(String, String)] = [("path", dst.path), ("noOverwriteDirNonDir", "true")]
-                if inv.flags.bool("archive") { q.append(("copyUIDGID", "true")) }
-                try inv.client().send(.PUT, path(c, "/archive"), query: q, headers: [("Content-Type", "application/x-tar")],
-                                      body: data, jsonBody: false)
-            }
         }
     }
 }

@@ -129,7 +129,10 @@ public enum BerthDaemon {
 
     static func registrySettings(_ config: DaemonConfig) -> RegistrySettings {
         var settings = RegistrySettings(insecureRegistries: config.insecureRegistries,
-                                        mirrors: config.registryMirrors.compactMap { try? DaemonConfig.validateMirror($0) })
+                                        mirrors: config.registryMirrors.compactMap { try? DaemonConfig.validateMirror($0) },
+                                        maxConcurrentDownloads: config.maxConcurrentDownloads > 0
+                                            ? config.maxConcurrentDownloads : RegistrySettings.defaultMaxConcurrentDownloads)
+        if config.maxDownloadAttempts > 0 { settings.maxDownloadAttempts = config.maxDownloadAttempts }
         if let dir = ProcessInfo.processInfo.environment["BERTH_CERTS_DIR"], !dir.isEmpty {
             settings.certsDirectories.insert(dir, at: 0)
         }

@@ -52,6 +52,10 @@ public struct DaemonFlags: Sendable, Equatable {
              usage: "Enable insecure registry communication") { c, v in c.insecureRegistries = v },
         Spec(name: "registry-mirror", short: nil, kind: .list, configKey: "registry-mirrors",
              usage: "Preferred registry mirror") { c, v in c.registryMirrors = v },
+        Spec(name: "max-concurrent-downloads", short: nil, kind: .string, configKey: "max-concurrent-downloads",
+             usage: "Set the max concurrent downloads (default 3)") { c, v in c.maxConcurrentDownloads = try intFlag("max-concurrent-downloads", v.last!) },
+        Spec(name: "max-download-attempts", short: nil, kind: .string, configKey: "max-download-attempts",
+             usage: "Set the max download attempts for each pull (default 5)") { c, v in c.maxDownloadAttempts = try intFlag("max-download-attempts", v.last!) },
         Spec(name: "tls", short: nil, kind: .bool, configKey: "tls", usage: "Use TLS; implied by --tlsverify") { c, v in c.tls = v.last == "true" },
         Spec(name: "tlsverify", short: nil, kind: .bool, configKey: "tlsverify", usage: "Use TLS and verify the remote") { c, v in c.tlsVerify = v.last == "true" },
         Spec(name: "tlscacert", short: nil, kind: .string, configKey: "tlscacert", usage: "Trust certs signed only by this CA") { c, v in c.tlsCACert = v.last! },
@@ -248,4 +252,12 @@ public struct DaemonFlags: Sendable, Equatable {
         }
         return out
     }
+}
+
+/// pflag's message for a bad int value.
+func intFlag(_ name: String, _ value: String) throws -> Int {
+    guard let n = Int(value) else {
+        throw BerthError(.invalidArgument, "invalid argument \"\(value)\" for \"--\(name)\" flag: strconv.ParseInt: parsing \"\(value)\": invalid syntax")
+    }
+    return n
 }

@@ -22,7 +22,8 @@ extension APIRoutes {
                 guard let body = try await req.decodeJSON(ContainerCreateBody.self) else {
                     throw BerthError(.invalidArgument, "invalid JSON: got EOF while reading request body")
                 }
-                let res = try await c.create(name: req.query["name"], body: body)
+                let platform = try req.query["platform"].flatMap { $0.isEmpty ? nil : try Platform(parsing: $0) }
+                let res = try await c.create(name: req.query["name"], body: body, platform: platform)
                 return try .json(res, status: .created)
             },
             Route(.GET, "/containers/json") { req in

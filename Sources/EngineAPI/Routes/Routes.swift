@@ -29,7 +29,8 @@ public struct APIServices: Sendable {
 /// name that may contain slashes; the first matching (method, pattern) wins.
 public enum APIRoutes {
     public static func all(_ services: APIServices) -> [Route] {
-        system(services) + events(services) + images(services) + containers(services) + execs(services)
+        system(services) + events(services) + images(services) + containers(services) + execs(services) + updates(services)
+            + commit(services) + archive(services)
     }
 
     public static func router(_ services: APIServices) -> Router { Router(all(services)) }

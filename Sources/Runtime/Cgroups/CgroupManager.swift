@@ -29,21 +29,23 @@ public enum CgroupLayout: Equatable, Sendable {
 
     /// The cgroup v1 hierarchies of a mountinfo text.
     public static func parseV1(mountinfo: String) -> [Hierarchy] {
+        // Plain splits, no Foundation `range(of:)` or Set literal: this runs on every container start.
+        let skip = ["rw", "ro", "clone_children", "noprefix", "xattr", "cpuset_v2_mode"]
         var out: [Hierarchy] = []
-        for line in mountinfo.split(separator: "\n") {
-            guard let dash = line.range(of: " - ") else { continue }
-            let pre = line[..<dash.lowerBound].split(separator: " ")
-            let post = line[dash.upperBound...].split(separator: " ")
-            guard pre.count >= 5, post.count >= 3, post[0] == "cgroup" else { continue }
-            let skip: Set<String> = ["rw", "ro", "clone_children", "noprefix", "xattr", "cpuset_v2_mode"]
+        for line in mountinfo.utf8.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: " "))
+            // Optional fields end at "-"; then fs type, source, super options.
+            guard let dash = fields.firstIndex(where: { $0.count == 1 && $0.first == UInt8(ascii: "-") }),
+                  dash >= 5, fields.count >= dash + 4,
+                  fields[dash + 1].elementsEqual("cgroup".utf8) else { continue }
             var opts: [String] = []
-            for o in post[2].split(separator: ",") {
-                let s = String(o)
+            for o in fields[dash + 3].split(separator: UInt8(ascii: ",")) {
+                let s = String(decoding: o, as: UTF8.self)
                 if skip.contains(s) || s.hasPrefix("release_agent") { continue }
                 opts.append(s)
             }
             guard !opts.isEmpty else { continue }
-            let mp = String(pre[4])
+            let mp = String(decoding: fields[4], as: UTF8.self)
             if !out.contains(where: { $0.mountPoint == mp }) {
                 out.append(Hierarchy(mountPoint: mp, controllers: opts))
             }
@@ -96,11 +98,14 @@ public struct CgroupManager: Sendable {
             path = "/\(slice)/\(parts[1])-\(parts[2]).scope"
         }
         if !path.hasPrefix("/") { path = "/" + path }
-        let comps = path.split(separator: "/")
-        if comps.contains("..") || comps.contains(".") {
-            throw BerthError(.invalidArgument, "invalid cgroupsPath \(p)")
+        // No `[Substring].joined`: unspecialized generic code, ~0.2 ms of first-use type lookups.
+        var out = ""
+        for comp in path.split(separator: "/") {
+            if comp == ".." || comp == "." { throw BerthError(.invalidArgument, "invalid cgroupsPath \(p)") }
+            out += "/"
+            out += comp
         }
-        return "/" + comps.joined(separator: "/")
+        return out.isEmpty ? "/" : out
     }
 
     /// Host directories of this cgroup, one per v1 hierarchy (or the single v2 one).
@@ -155,7 +160,7 @@ public struct CgroupManager: Sendable {
             if sys.exists(dir) { continue }
             try sys.mkdirAll(dir, mode: 0o755)
             for f in ["cpuset.cpus", "cpuset.mems"] {
-                let v = (try? sys.readFile(parent + "/" + f))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                let v = (try? sys.readFile(parent + "/" + f))?.trimmedWhitespace ?? ""
                 if !v.isEmpty { try? sys.writeFile(dir + "/" + f, v) }
             }
         }

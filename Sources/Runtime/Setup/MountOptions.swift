@@ -41,11 +41,11 @@ public struct ParsedMountOptions: Equatable, Sendable {
 
     public init(_ options: [String]) {
         for option in options {
-            if let (set, flag) = Self.flagTable[option] {
+            if let (set, flag) = Self.flag(option) {
                 if set { flags.insert(flag) } else { flags.remove(flag) }
-            } else if let p = Self.propagationTable[option] {
+            } else if let p = Self.propagation(option) {
                 propagation.append(p)
-            } else if Self.ignored.contains(option) {
+            } else if Self.isIgnored(option) {
                 continue
             } else {
                 data.append(option)
@@ -53,23 +53,65 @@ public struct ParsedMountOptions: Equatable, Sendable {
         }
     }
 
-    static let flagTable: [String: (Bool, MountFlags)] = [
-        "async": (false, .synchronous), "atime": (false, .noatime), "bind": (true, .bind), "defaults": (true, []),
-        "dev": (false, .nodev), "diratime": (false, .nodiratime), "dirsync": (true, .dirsync), "exec": (false, .noexec),
-        "iversion": (true, .iversion), "lazytime": (true, .lazytime), "loud": (false, .silent), "mand": (true, .mandlock),
-        "noatime": (true, .noatime), "nodev": (true, .nodev), "nodiratime": (true, .nodiratime), "noexec": (true, .noexec),
-        "noiversion": (false, .iversion), "nolazytime": (false, .lazytime), "nomand": (false, .mandlock),
-        "norelatime": (false, .relatime), "nostrictatime": (false, .strictatime), "nosuid": (true, .nosuid),
-        "nosymfollow": (true, .nosymfollow), "rbind": (true, [.bind, .rec]), "relatime": (true, .relatime),
-        "remount": (true, .remount), "ro": (true, .rdonly), "rw": (false, .rdonly), "silent": (true, .silent),
-        "strictatime": (true, .strictatime), "suid": (false, .nosuid), "sync": (true, .synchronous),
-    ]
+    // Switches, not Dictionary/Set literals: their first use costs a runtime Hashable conformance
+    // lookup, on every container start.
 
-    static let propagationTable: [String: MountFlags] = [
-        "private": .private, "rprivate": [.private, .rec], "shared": .shared, "rshared": [.shared, .rec],
-        "slave": .slave, "rslave": [.slave, .rec], "unbindable": .unbindable, "runbindable": [.unbindable, .rec],
-    ]
+    /// Whether the option sets (true) or clears (false) a mount flag, and which.
+    static func flag(_ option: String) -> (Bool, MountFlags)? {
+        switch option {
+        case "async": return (false, .synchronous)
+        case "atime": return (false, .noatime)
+        case "bind": return (true, .bind)
+        case "defaults": return (true, [])
+        case "dev": return (false, .nodev)
+        case "diratime": return (false, .nodiratime)
+        case "dirsync": return (true, .dirsync)
+        case "exec": return (false, .noexec)
+        case "iversion": return (true, .iversion)
+        case "lazytime": return (true, .lazytime)
+        case "loud": return (false, .silent)
+        case "mand": return (true, .mandlock)
+        case "noatime": return (true, .noatime)
+        case "nodev": return (true, .nodev)
+        case "nodiratime": return (true, .nodiratime)
+        case "noexec": return (true, .noexec)
+        case "noiversion": return (false, .iversion)
+        case "nolazytime": return (false, .lazytime)
+        case "nomand": return (false, .mandlock)
+        case "norelatime": return (false, .relatime)
+        case "nostrictatime": return (false, .strictatime)
+        case "nosuid": return (true, .nosuid)
+        case "nosymfollow": return (true, .nosymfollow)
+        case "rbind": return (true, [.bind, .rec])
+        case "relatime": return (true, .relatime)
+        case "remount": return (true, .remount)
+        case "ro": return (true, .rdonly)
+        case "rw": return (false, .rdonly)
+        case "silent": return (true, .silent)
+        case "strictatime": return (true, .strictatime)
+        case "suid": return (false, .nosuid)
+        case "sync": return (true, .synchronous)
+        default: return nil
+        }
+    }
+
+    /// The propagation change an option asks for.
+    static func propagation(_ option: String) -> MountFlags? {
+        switch option {
+        case "private": return .private
+        case "rprivate": return [.private, .rec]
+        case "shared": return .shared
+        case "rshared": return [.shared, .rec]
+        case "slave": return .slave
+        case "rslave": return [.slave, .rec]
+        case "unbindable": return .unbindable
+        case "runbindable": return [.unbindable, .rec]
+        default: return nil
+        }
+    }
 
     /// runc-specific or idmap options berth accepts and does not act on.
-    static let ignored: Set<String> = ["tmpcopyup", "idmap", "ridmap", "acl", "noacl", "norbind"]
+    static func isIgnored(_ option: String) -> Bool {
+        ["tmpcopyup", "idmap", "ridmap", "acl", "noacl", "norbind"].contains(option)
+    }
 }
