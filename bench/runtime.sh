@@ -3,7 +3,8 @@
 # bundle with Docker's default spec (default seccomp profile on), side by side with hyperfine.
 # Also prints one traced run (where the time goes) and the in-process supervision cost.
 #
-#   bench/runtime.sh            # builds berth-runtime (release, static Swift stdlib) first
+#   bench/runtime.sh            # builds berth-runtime first (release, in .build-release; Package.swift
+#                               # links it statically with the Swift runtime and Foundation, like the product)
 #   BERTH_RUNTIME=/path bench/runtime.sh   # use that binary instead
 #   RUNS=100 bench/runtime.sh
 set -eu
@@ -13,8 +14,8 @@ command -v hyperfine >/dev/null || { echo "hyperfine is missing: apt-get install
 command -v runc >/dev/null || { echo "runc is missing: apt-get install -y runc" >&2; exit 1; }
 [ -x /bin/busybox ] || { echo "busybox-static is missing: apt-get install -y busybox-static" >&2; exit 1; }
 if [ -z "${BERTH_RUNTIME:-}" ]; then
-    swift build -c release --product berth-runtime -Xswiftc -static-stdlib >/dev/null
-    BERTH_RUNTIME=$(pwd)/.build/release/berth-runtime
+    swift build -c release --scratch-path .build-release --product berth-runtime >/dev/null
+    BERTH_RUNTIME=$(pwd)/.build-release/release/berth-runtime
 fi
 
 WORK=$(mktemp -d /tmp/berth-bench.XXXXXX)

@@ -7,6 +7,19 @@ import OCI
 /// Linux's `O_PATH` (not exported by Swift's Glibc module).
 let O_PATH_: Int32 = 0o10000000
 
+/// Runs `body` with the calling thread in the C.UTF-8 locale: libarchive converts names between
+/// the thread's locale and the UTF-8 of PAX headers, and berthd runs in the C locale, where any
+/// non-ASCII name would fail that conversion.
+func withUTF8Locale<T>(_ body: () throws -> T) rethrows -> T {
+    guard let utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", nil) else { return try body() }
+    let old = uselocale(utf8)
+    defer {
+        uselocale(old)
+        freelocale(utf8)
+    }
+    return try body()
+}
+
 /// A failed system call on a container path: Go's `*PathError` text once the caller adds the path.
 struct ContainerFSError: Error, Sendable {
     let code: Int32
@@ -124,7 +137,9 @@ final class ContainerFS: @unchecked Sendable {
         guard root >= 0 else { throw ContainerFSError(errno, "dup") }
         var stack = [Frame(fd: root, name: "", mount: nil)]
         defer { for f in stack { Glibc.close(f.fd) } }
-        var todo = Array(comps.reversed())
+        // (component, reached through a symlink): directories are only made for the path's own
+        // components, never at a symlink's missing target (moby's MkdirAll fails there too).
+        var todo = comps.reversed().map { ($0, false) }
         var links = 0
         func path() -> [String] { stack.dropFirst().map(\.name) }
         func dupTop() throws -> Int32 {
@@ -132,7 +147,7 @@ final class ContainerFS: @unchecked Sendable {
             guard fd >= 0 else { throw ContainerFSError(errno, "dup") }
             return fd
         }
-        while let c = todo.popLast() {
+        while let (c, viaLink) = todo.popLast() {
             if c.isEmpty || c == "." { continue }
             if c == ".." {
                 if stack.count > 1 { Glibc.close(stack.removeLast().fd) }
@@ -159,16 +174,17 @@ final class ContainerFS: @unchecked Sendable {
                 let e = errno
                 guard e == ENOENT else { throw ContainerFSError(e, "lstat") }
                 if isLast {
+                    if create != nil && viaLink { throw ContainerFSError(ENOENT, "lstat") }
                     return Resolved(fd: try dupTop(), name: c, path: child, mount: top.mount, isMountRoot: false, exists: false)
                 }
                 if lexical {
                     var p = child
-                    while let r = todo.popLast() {
+                    while let (r, _) = todo.popLast() {
                         if r == ".." { if !p.isEmpty { p.removeLast() } } else if !r.isEmpty && r != "." { p.append(r) }
                     }
                     return Resolved(fd: -1, name: "", path: p, mount: top.mount, isMountRoot: false, exists: false)
                 }
-                guard let create else { throw ContainerFSError(ENOENT, "lstat") }
+                guard let create, !viaLink else { throw ContainerFSError(ENOENT, "lstat") }
                 if isReadOnly(top.mount) { throw ContainerFSError(EROFS, "mkdir") }
                 if mkdirat(top.fd, c, 0o755) != 0 && errno != EEXIST { throw ContainerFSError(errno, "mkdir") }
                 fchownat(top.fd, c, 0, 0, AT_SYMLINK_NOFOLLOW)
@@ -183,7 +199,7 @@ final class ContainerFS: @unchecked Sendable {
                 if target.hasPrefix("/") {
                     while stack.count > 1 { Glibc.close(stack.removeLast().fd) }
                 }
-                for part in target.split(separator: "/").reversed() where part != "." { todo.append(String(part)) }
+                for part in target.split(separator: "/").reversed() where part != "." { todo.append((String(part), true)) }
                 continue
             }
             if type == S_IFDIR && (!isLast || followLast) {

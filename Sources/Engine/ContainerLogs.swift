@@ -50,44 +50,74 @@ public enum ContainerLogs {
         return out
     }
 
-    /// Follows a log file from an offset: complete new lines since the last call.
+    /// Follows a log file from an offset: complete new lines since the last call. The file is kept
+    /// open (as Docker's reader does), so what was written before the container was removed, or
+    /// before a rotation, is still read; a rotation (new inode at `path`) switches to the new file
+    /// once the old one is drained.
     public final class Follower: @unchecked Sendable {
         let path: String
-        var offset: UInt64
-        var inode: UInt64
+        var fd: Int32 = -1
+        var offset: UInt64 = 0
+        var inode: UInt64 = 0
         var partial: [UInt8] = []
 
         public init(path: String, atEnd: Bool = false) {
             self.path = path
-            var st = stat()
-            if stat(path, &st) == 0 {
-                offset = atEnd ? UInt64(st.st_size) : 0
-                inode = UInt64(st.st_ino)
-            } else {
-                offset = 0
-                inode = 0
+            if open() {
+                var st = stat()
+                if atEnd && fstat(fd, &st) == 0 { offset = UInt64(st.st_size) }
             }
         }
 
-        public func poll() -> [ContainerLogEntry] {
+        deinit { if fd >= 0 { close(fd) } }
+
+        private func open() -> Bool {
+            let f = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+            guard f >= 0 else { return false }
             var st = stat()
-            guard stat(path, &st) == 0 else { return [] }
-            if UInt64(st.st_ino) != inode || UInt64(st.st_size) < offset {
-                inode = UInt64(st.st_ino)
-                offset = 0
+            guard fstat(f, &st) == 0 else { close(f); return false }
+            if fd >= 0 { close(fd) }
+            fd = f
+            inode = UInt64(st.st_ino)
+            offset = 0
+            partial = []
+            return true
+        }
+
+        public func poll() -> [ContainerLogEntry] {
+            if fd < 0 && !open() { return [] }
+            var out = drain()
+            var st = stat()
+            if stat(path, &st) == 0 && UInt64(st.st_ino) != inode && open() {
+                out += drain()
+            } else if fstat(fd, &st) == 0 && UInt64(st.st_size) < offset {
+                offset = 0  // truncated in place (max-file 1)
                 partial = []
+                out += drain()
             }
-            guard UInt64(st.st_size) > offset, let h = FileHandle(forReadingAtPath: path) else { return [] }
-            defer { try? h.close() }
-            try? h.seek(toOffset: offset)
-            let data = (try? h.readToEnd()) ?? Data()
-            offset += UInt64(data.count)
-            var bytes = partial + Array(data)
+            return out
+        }
+
+        /// Complete lines from `offset` to the end of the open file.
+        private func drain() -> [ContainerLogEntry] {
+            var data: [UInt8] = []
+            var buf = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 65536, off_t(offset)) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                data += buf[0..<n]
+                offset += UInt64(n)
+            }
+            guard !data.isEmpty else { return [] }
+            var bytes = partial + data
             var out: [ContainerLogEntry] = []
-            while let nl = bytes.firstIndex(of: 0x0A) {
-                if let e = ContainerLogs.parse(bytes[..<nl]) { out.append(e) }
-                bytes.removeSubrange(...nl)
+            var start = bytes.startIndex
+            while let nl = bytes[start...].firstIndex(of: 0x0A) {
+                if let e = ContainerLogs.parse(bytes[start..<nl]) { out.append(e) }
+                start = nl + 1
             }
+            bytes.removeSubrange(..<start)
             partial = bytes
             return out
         }

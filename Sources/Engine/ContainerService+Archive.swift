@@ -191,8 +191,10 @@ extension ContainerService {
                 let w = try ContainerTarWriter(fs: view.fs, crossMounts: true) { bytes in
                     try stream.push(ByteBuffer(bytes: bytes))
                 }
-                try body(w)
-                try w.finish()
+                try withUTF8Locale {
+                    try body(w)
+                    try w.finish()
+                }
                 if !w.skipped.isEmpty { log.warning("\(label) of \(id.prefix(12)): skipped \(w.skipped.prefix(5))") }
             } catch {
                 failure = error

@@ -48,16 +48,22 @@ extension ContainerService {
             let fd = spool
             let done = await ContainerSystem.blocking {
                 Result {
-                    try ContainerTarExtractor.validate(fd, dest: dest)
-                    let x = ContainerTarExtractor(fs: view.fs, dest: dest,
-                                                  options: .init(noOverwriteDirNonDir: noOverwriteDirNonDir, owner: owner))
-                    try x.extract(fd)
+                    try withUTF8Locale {
+                        try ContainerTarExtractor.validate(fd, dest: dest)
+                        let x = ContainerTarExtractor(fs: view.fs, dest: dest,
+                                                      options: .init(noOverwriteDirNonDir: noOverwriteDirNonDir, owner: owner))
+                        try x.extract(fd)
+                    }
                 }
             }
             try done.get()
         } catch {
             view.fs.close()
             await closeArchiveView(id)
+            // dockerd reports any "does not exist" of the extraction as the destination not found.
+            if let e = error as? BerthError, e.code == .notFound {
+                throw BerthError(.notFound, "Could not find the file \(path) in container \(ref)")
+            }
             throw error
         }
         view.fs.close()

@@ -231,7 +231,13 @@ final class ContainerTarWriter {
         let dir = openat(dfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard dir >= 0 else { skipped.append(archiveName); return }
         defer { close(dir) }
-        guard let children = try? ContainerFS.listDirectory(dir) else { skipped.append(archiveName); return }
+        guard var children = try? ContainerFS.listDirectory(dir) else { skipped.append(archiveName); return }
+        if crossMounts {
+            // Mount points the rootfs lacks (created at start, as dockerd creates them for the copy).
+            let extra = fs.mounts.filter { $0.destination.count == path.count + 1 && Array($0.destination.dropLast()) == path }
+                .map { $0.destination.last! }.filter { !children.contains($0) }
+            if !extra.isEmpty { children = Set(children + extra).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) } }
+        }
         for child in children {
             try add(dirFD: dir, name: child, path: path + [child], archiveName: childPrefix + child,
                     childPrefix: childPrefix + child + "/")

@@ -147,6 +147,7 @@ final class TreeWriter {
     /// by libarchive, one that grew is cut: the tar stays well-formed either way.
     private func copyData(_ path: String, size: Int64) throws {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 && errno == ENOENT { return } // deleted since its header was written: stays zero-filled
         guard fd >= 0 else { throw FS.error("open", path) }
         defer { close(fd) }
         var left = size

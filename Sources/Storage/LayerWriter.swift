@@ -90,6 +90,8 @@ private final class OutputChain {
             }
             // No timestamp in the gzip header: the same tree gives the same blob.
             archive_write_set_filter_option(g, "gzip", "timestamp", nil)
+            // zlib's fastest level: gzip dominates a commit's time (level 6 takes ~1.5x as long on text for ~8% less).
+            archive_write_set_filter_option(g, "gzip", "compression-level", "1")
             archive_write_set_bytes_per_block(g, 64 << 10)
             archive_write_set_bytes_in_last_block(g, 1) // never pad the compressed stream
             let ctx = Unmanaged.passUnretained(self).toOpaque()

@@ -63,14 +63,19 @@ public struct OverlayChanges: Sendable {
     }
 
     /// Whether an upper-dir entry is only a mount point the runtime made where Docker's init layer
-    /// would have had it (an empty file, a symlink or an empty directory at an init path the image
-    /// lacks). Such entries are neither changes nor committed.
+    /// would have had it (an empty file, a symlink, or a directory holding nothing but such stubs, at
+    /// an init path the image lacks). Such entries are neither changes nor committed.
     public func isInitStub(_ relativePath: String, _ st: stat) -> Bool {
         guard initPaths.contains("/" + relativePath), lower.lookup(relativePath) == nil else { return false }
         switch st.st_mode & S_IFMT {
         case S_IFREG: return st.st_size == 0
         case S_IFLNK: return true
-        case S_IFDIR: return ((try? TreeWriter.sortedNames(upper + "/" + relativePath)) ?? [""]).isEmpty
+        case S_IFDIR:
+            guard let names = try? TreeWriter.sortedNames(upper + "/" + relativePath) else { return false }
+            return names.allSatisfy { name in
+                var child = stat()
+                return lstat(upper + "/" + relativePath + "/" + name, &child) == 0 && isInitStub(relativePath + "/" + name, child)
+            }
         default: return false
         }
     }

@@ -52,6 +52,8 @@ func errorMessage(_ body: () throws -> Void) -> String? {
         (["-H"], "flag needs an argument: 'H' in -H"),
         (["--tls=maybe"], #"invalid argument "maybe" for "--tls" flag: strconv.ParseBool: parsing "maybe": invalid syntax"#),
         (["serve"], #""berthd" accepts no arguments."#),
+        (["--max-concurrent-downloads=lots"],
+         #"invalid argument "lots" for "--max-concurrent-downloads" flag: strconv.ParseInt: parsing "lots": invalid syntax"#),
     ])
     func badCommandLines(args: [String], message: String) {
         #expect(errorMessage { _ = try DaemonFlags.parse(args) } == message)

@@ -120,7 +120,9 @@ struct OverlayChangesTests {
         func st(_ p: String) -> stat { lstatOf(diff.upper + "/" + p)! }
         #expect(diff.isInitStub("etc/hosts", st("etc/hosts")))
         #expect(diff.isInitStub("dev", st("dev")))
-        #expect(!diff.isInitStub("etc", st("etc"))) // in the image, and not empty anyway
+        #expect(!diff.isInitStub("etc", st("etc"))) // in the image
+        let bare = OverlayChanges(upper: diff.upper, lowers: [])
+        #expect(bare.isInitStub("etc", st("etc"))) // holds only stubs: no /etc in the image → still a stub
         try writeBytes(diff.upper + "/etc/hostname", Array("real content\n".utf8))
         #expect(!diff.isInitStub("etc/hostname", st("etc/hostname")))
     }

@@ -34,18 +34,22 @@ enum ContainerCopyCommand {
             if inv.args[0].isEmpty { throw CLIError("source can not be empty") }
             if inv.args[1].isEmpty { throw CLIError("destination can not be empty") }
             let quiet = inv.flags.isSet("quiet") ? inv.flags.bool("quiet") : !inv.out.isTerminal
-            let src = splitCpArg(inv.args[0]), dst = splitCpArg(inv.args[1])
-            switch (src.container, dst.container) {
-            case (.some(let c), nil):
-                try fromContainer(inv, c, src.path, dst.path, follow: inv.flags.bool("follow-link"), quiet: quiet)
-            case (nil, .some(let c)):
-                try toContainer(inv, c, src.path, dst.path, follow: inv.flags.bool("follow-link"),
-                                copyUIDGID: inv.flags.bool("archive"), quiet: quiet)
-            case (.some, .some):
-                throw CLIError("copying between containers is not supported")
-            case (nil, nil):
-                throw CLIError("must specify at least one container source")
-            }
+            try LocalArchive.withUTF8Locale { try run(inv, quiet: quiet) }
+        }
+    }
+
+    static func run(_ inv: Invocation, quiet: Bool) throws {
+        let src = splitCpArg(inv.args[0]), dst = splitCpArg(inv.args[1])
+        switch (src.container, dst.container) {
+        case (.some(let c), nil):
+            try fromContainer(inv, c, src.path, dst.path, follow: inv.flags.bool("follow-link"), quiet: quiet)
+        case (nil, .some(let c)):
+            try toContainer(inv, c, src.path, dst.path, follow: inv.flags.bool("follow-link"),
+                            copyUIDGID: inv.flags.bool("archive"), quiet: quiet)
+        case (.some, .some):
+            throw CLIError("copying between containers is not supported")
+        case (nil, nil):
+            throw CLIError("must specify at least one container source")
         }
     }
 

@@ -3,7 +3,7 @@ import APIModels
 import Foundation
 import OCI
 
-/// `update`, `diff`, `export`, `commit`, `port` (`cp` is in ContainerCopy.swift).
+/// `update`, `diff`, `commit`, `port` (`cp` and `export` have files of their own).
 enum ContainerExtraCommands {
     static func path(_ id: String, _ suffix: String = "") -> String { ContainerManageCommands.path(id, suffix) }
 
@@ -70,53 +70,9 @@ enum ContainerExtraCommands {
     static func diff(bin: String) -> Command {
         Command("diff CONTAINER", "Inspect changes to files or directories on a container's filesystem",
                 aliasLine: "\(bin) container diff, \(bin) diff", args: .exact(1)) { inv in
-            let (_, body) = try inv.client().send(.GET, path(inv.args[0], "/changes"))
-            for ch in (try? JSON.parse(body))?.arrayValue ?? [] {
-                let kind: String
-                switch ch["Kind"]?.int64Value ?? 0 {
-                case 1: kind = "A"
-                case 2: kind = "D"
-                default: kind = "C"
-                }
-                inv.out.writeLine(kind + " " + (ch["Path"]?.stringValue ?? ""))
+            for ch in try inv.client().containerChanges(inv.args[0]) {
+                inv.out.writeLine((ch.Kind == 1 ? "A" : ch.Kind == 2 ? "D" : "C") + " " + ch.Path)
             }
-        }
-    }
-
-    /// Streams a GET response body to `-o FILE` or stdout (refusing a terminal, like docker).
-    static func download(_ inv: Invocation, _ p: String, query: [(String, String)] = [], output: String) throws {
-        let client = try inv.client()
-        if output.isEmpty || output == "-" {
-            if inv.out.isTerminal && output.isEmpty {
-                throw CLIError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-            }
-            let out = inv.out
-            try client.streamBytes(.GET, p, query: query) { b in out.write(b) }
-            out.flush()
-            return
-        }
-        let tmp = output + ".berth-tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: nil), let h = FileHandle(forWritingAtPath: tmp) else {
-            throw CLIError("failed to export container: open \(output): permission denied")
-        }
-        do {
-            try client.streamBytes(.GET, p, query: query) { b in h.write(Data(b)) }
-            try h.close()
-            _ = try? FileManager.default.removeItem(atPath: output)
-            try FileManager.default.moveItem(atPath: tmp, toPath: output)
-        } catch {
-            try? h.close()
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw error
-        }
-    }
-
-    static func export(bin: String) -> Command {
-        Command("export [OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive",
-                aliasLine: "\(bin) container export, \(bin) export",
-                flags: [.string("output", "o", "Write to a file, instead of STDOUT")],
-                args: .exact(1)) { inv in
-            try download(inv, path(inv.args[0], "/export"), output: inv.flags.string("output"))
         }
     }
 
@@ -131,18 +87,16 @@ enum ContainerExtraCommands {
                 ],
                 args: .range(1, 2)) { inv in
             let f = inv.flags
-            var q: [(String, String)] = [("container", inv.args[0])]
+            var repo: String?, tag: String?
             if inv.args.count == 2 {
                 let ref = try parseReference(inv.args[1])
-                q.append(("repo", ref.name))
-                if let t = ref.tag { q.append(("tag", t)) }
+                if ref.digest != nil { throw CLIError("refusing to create a tag with a digest reference") }
+                repo = ref.name
+                tag = ref.tag
             }
-            if !f.string("message").isEmpty { q.append(("comment", f.string("message"))) }
-            if !f.string("author").isEmpty { q.append(("author", f.string("author"))) }
-            for c in f.strings("change") { q.append(("changes", c)) }
-            if !f.bool("pause") { q.append(("pause", "0")) }
-            let (_, body) = try inv.client().send(.POST, "/commit", query: q, body: Array("{}".utf8))
-            inv.out.writeLine((try? JSON.parse(body))?["Id"]?.stringValue ?? "")
+            let id = try inv.client().commitContainer(inv.args[0], repo: repo, tag: tag, comment: f.string("message"),
+                                                      author: f.string("author"), changes: f.strings("change"), pause: f.bool("pause"))
+            inv.out.writeLine(id)
         }
     }
 

@@ -19,7 +19,8 @@ extension LocalArchive {
     /// modes, times and xattrs restored, owners not. libarchive writes each entry below the real
     /// path of `dest` and refuses to write through any symlink on the way (a stricter rule than
     /// moby's, which follows symlinks already on the disk).
-    static func untar(dest: String, rebases: [Rebase], next: @escaping () throws -> ByteBuffer?) throws {
+    static func untar(dest rawDest: String, rebases: [Rebase], next: @escaping () throws -> ByteBuffer?) throws {
+        let dest = GoPath.clean(rawDest)
         guard let real = realpath(dest, nil) else { throw CLIError("stat \(dest): \(errnoText())") }
         let root = String(cString: real)
         free(real)
@@ -61,7 +62,9 @@ extension LocalArchive {
             if rc == ARCHIVE_RETRY { continue }
             if rc < ARCHIVE_WARN { throw readError() }
             let e = entry!
-            let rawName = archive_entry_pathname(e).map { String(cString: $0) } ?? ""
+            // In the C locale libarchive cannot give UTF-8 PAX names as multibyte strings: use the UTF-8 form.
+            func text(_ mbs: UnsafePointer<CChar>?, _ utf8: UnsafePointer<CChar>?) -> String? { (mbs ?? utf8).map { String(cString: $0) } }
+            let rawName = text(archive_entry_pathname(e), archive_entry_pathname_utf8(e)) ?? ""
             let name = rebases.reduce(rawName) { $1.apply($0) }
             let clean = GoPath.clean(name)
             let comps = clean.split(separator: "/").map(String.init).filter { $0 != "." }
@@ -71,15 +74,16 @@ extension LocalArchive {
             let dstPath = GoPath.join(dest, clean)
             let type = archive_entry_filetype(e) & 0o170000
             var link: String?
-            if let h = archive_entry_hardlink(e) {
-                let target = rebases.reduce(String(cString: h)) { $1.apply($0) }
+            if let h = text(archive_entry_hardlink(e), archive_entry_hardlink_utf8(e)) {
+                let target = rebases.reduce(h) { $1.apply($0) }
                 let joined = GoPath.join(dest, target)
                 if !(joined == dest || joined.hasPrefix(dest == "/" ? "/" : dest + "/")) {
                     throw CLIError("invalid hardlink \(GoPath.quote(joined)) -> \(GoPath.quote(target))")
                 }
                 link = target
             } else if type == 0o120000 {
-                let target = archive_entry_symlink(e).map { String(cString: $0) } ?? ""
+                let target = text(archive_entry_symlink(e), archive_entry_symlink_utf8(e)) ?? ""
+                archive_entry_copy_symlink(e, target)
                 let joined = GoPath.join(GoPath.dir(dstPath), target)
                 if !(joined == dest || joined.hasPrefix(dest == "/" ? "/" : dest + "/")) {
                     throw CLIError("invalid symlink \(GoPath.quote(dstPath)) -> \(GoPath.quote(target))")

@@ -23,6 +23,18 @@ enum LocalArchive {
         }
     }
 
+    /// Runs `body` in the C.UTF-8 locale (this thread only): libarchive converts names between the
+    /// locale and PAX's UTF-8, which fails for non-ASCII names in the C locale the CLI runs in.
+    static func withUTF8Locale<T>(_ body: () throws -> T) rethrows -> T {
+        guard let utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", nil) else { return try body() }
+        let old = uselocale(utf8)
+        defer {
+            uselocale(old)
+            freelocale(utf8)
+        }
+        return try body()
+    }
+
     static func errnoText(_ e: Int32 = errno) -> String {
         var s = String(cString: strerror(e))
         if let f = s.first { s = f.lowercased() + s.dropFirst() }

@@ -6,7 +6,7 @@ import OCI
 /// berthd's command line, parsed with pflag's rules as dockerd's is: `--flag value`, `--flag=value`,
 /// `-H value`, `-Hvalue`, `-D` (bool), `--tls=false`; repeatable list flags; unknown flags are errors.
 public struct DaemonFlags: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable { case bool, string, list }
+    public enum Kind: Sendable, Equatable { case bool, string, int, list }
 
     /// One flag: its names, kind, its key in daemon.json and how it sets the configuration.
     public struct Spec: Sendable {
@@ -52,10 +52,10 @@ public struct DaemonFlags: Sendable, Equatable {
              usage: "Enable insecure registry communication") { c, v in c.insecureRegistries = v },
         Spec(name: "registry-mirror", short: nil, kind: .list, configKey: "registry-mirrors",
              usage: "Preferred registry mirror") { c, v in c.registryMirrors = v },
-        Spec(name: "max-concurrent-downloads", short: nil, kind: .string, configKey: "max-concurrent-downloads",
-             usage: "Set the max concurrent downloads (default 3)") { c, v in c.maxConcurrentDownloads = try intFlag("max-concurrent-downloads", v.last!) },
-        Spec(name: "max-download-attempts", short: nil, kind: .string, configKey: "max-download-attempts",
-             usage: "Set the max download attempts for each pull (default 5)") { c, v in c.maxDownloadAttempts = try intFlag("max-download-attempts", v.last!) },
+        Spec(name: "max-concurrent-downloads", short: nil, kind: .int, configKey: "max-concurrent-downloads",
+             usage: "Set the max concurrent downloads (default 3)") { c, v in c.maxConcurrentDownloads = Int(v.last!) ?? 3 },
+        Spec(name: "max-download-attempts", short: nil, kind: .int, configKey: "max-download-attempts",
+             usage: "Set the max download attempts for each pull (default 5)") { c, v in c.maxDownloadAttempts = Int(v.last!) ?? 5 },
         Spec(name: "tls", short: nil, kind: .bool, configKey: "tls", usage: "Use TLS; implied by --tlsverify") { c, v in c.tls = v.last == "true" },
         Spec(name: "tlsverify", short: nil, kind: .bool, configKey: "tlsverify", usage: "Use TLS and verify the remote") { c, v in c.tlsVerify = v.last == "true" },
         Spec(name: "tlscacert", short: nil, kind: .string, configKey: "tlscacert", usage: "Trust certs signed only by this CA") { c, v in c.tlsCACert = v.last! },
@@ -153,6 +153,12 @@ public struct DaemonFlags: Sendable, Equatable {
             values[spec.name] = [b ? "true" : "false"]
         case .string:
             values[spec.name] = [value]
+        case .int:
+            guard Int(value) != nil else {
+                throw BerthError(.invalidArgument,
+                                 "invalid argument \"\(value)\" for \"\(display)\" flag: strconv.ParseInt: parsing \"\(value)\": invalid syntax")
+            }
+            values[spec.name] = [value]
         case .list:
             values[spec.name, default: []].append(value)
         }
@@ -246,7 +252,7 @@ public struct DaemonFlags: Sendable, Equatable {
         var out = "Usage:\tberthd [OPTIONS]\n\nA self-sufficient runtime for containers (Docker Engine API compatible).\n\nOptions:\n"
         for spec in specs {
             let short = spec.short.map { "-\($0), " } ?? "    "
-            let kind = spec.kind == .bool ? "" : (spec.kind == .list ? " list" : " string")
+            let kind = spec.kind == .bool ? "" : (spec.kind == .list ? " list" : (spec.kind == .int ? " int" : " string"))
             let left = "  \(short)--\(spec.name)\(kind)"
             out += left.padding(toLength: max(left.count + 2, 36), withPad: " ", startingAt: 0) + spec.usage + "\n"
         }
@@ -254,10 +260,3 @@ public struct DaemonFlags: Sendable, Equatable {
     }
 }
 
-/// pflag's message for a bad int value.
-func intFlag(_ name: String, _ value: String) throws -> Int {
-    guard let n = Int(value) else {
-        throw BerthError(.invalidArgument, "invalid argument \"\(value)\" for \"--\(name)\" flag: strconv.ParseInt: parsing \"\(value)\": invalid syntax")
-    }
-    return n
-}

@@ -98,16 +98,22 @@ extension APIRoutes {
                 let c = try svc()
                 let id = try await c.resolve(req.param("id")).ID
                 let stream = req.query.bool("stream", default: true) && !req.query.bool("one-shot")
-                return .jsonStream { out in
+                if !stream {
+                    // One sample as a plain body with Content-Length, as dockerd answers it. Without
+                    // one-shot, Docker waits one interval so that precpu_stats is meaningful.
                     var pre: JSONValue? = nil
                     var preRead = "0001-01-01T00:00:00Z"
-                    if !stream && !req.query.bool("one-shot") {
-                        // Docker waits one interval so that precpu_stats is meaningful.
+                    if !req.query.bool("one-shot") {
                         let first = try await c.stats(id, pre: nil, preRead: preRead)
                         pre = first["cpu_stats"]
                         if case .string(let s)? = first["read"] { preRead = s }
                         try await Task.sleep(nanoseconds: 1_000_000_000)
                     }
+                    return try .json(try await c.stats(id, pre: pre, preRead: preRead))
+                }
+                return .jsonStream { out in
+                    var pre: JSONValue? = nil
+                    var preRead = "0001-01-01T00:00:00Z"
                     repeat {
                         let sample = try await c.stats(id, pre: pre, preRead: preRead)
                         try await out.writeJSON(sample)
