@@ -238,11 +238,9 @@ final class ContainerFS: @unchecked Sendable {
     func readText(_ path: String, limit: Int = 4 << 20) -> String? {
         guard let r = try? resolve(Self.components(path), followLast: true) else { return nil }
         defer { r.close() }
-        let fd = openat(r.fd, r.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        let fd = Self.openRegular(r.fd, r.name)
         guard fd >= 0 else { return nil }
         defer { Glibc.close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while out.count < limit {
@@ -259,6 +257,17 @@ final class ContainerFS: @unchecked Sendable {
     static func lstat(_ fd: Int32, _ name: String) -> stat? {
         var st = stat()
         return fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? st : nil
+    }
+
+    /// Opens `name` for reading only if it is a regular file: the object is pinned with `O_PATH`
+    /// and checked first, so a device or FIFO a container put there is never opened. -1 otherwise.
+    static func openRegular(_ dirFD: Int32, _ name: String) -> Int32 {
+        let pin = openat(dirFD, name, O_PATH_ | O_NOFOLLOW | O_CLOEXEC)
+        guard pin >= 0 else { return -1 }
+        defer { Glibc.close(pin) }
+        var st = stat()
+        guard fstat(pin, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return -1 }
+        return open("/proc/self/fd/\(pin)", O_RDONLY | O_CLOEXEC)
     }
 
     static func readlink(_ fd: Int32, _ name: String) throws -> String {

@@ -73,6 +73,7 @@ extension ContainerTarExtractor {
             target = (r.fd, r.name, r.mount, true)
         }
         let existing = ContainerFS.lstat(target.fd, target.name)
+        var present = existing != nil
         let isDir = type == AE_IFDIR_ && link == nil
         // A directory may be replaced (by a link, a file…): then resolve afresh for the next entry.
         var invalidate = !(type == AE_IFREG_ || link != nil)
@@ -95,6 +96,7 @@ extension ContainerTarExtractor {
                 if fs.isReadOnly(target.mount) { throw fail(ContainerFSError(EROFS, "unlinkat"), display) }
                 if exDir { invalidate = true }
                 do { try ContainerFS.removeAll(target.fd, target.name) } catch let err as ContainerFSError { throw fail(err, display) }
+                present = false
             }
         }
         if fs.isReadOnly(target.mount) { throw fail(ContainerFSError(EROFS, "open"), display) }
@@ -107,7 +109,7 @@ extension ContainerTarExtractor {
             } else {
                 switch type {
                 case AE_IFDIR_:
-                    if existing == nil && mkdirat(target.fd, target.name, 0o700) != 0 { throw ContainerFSError(errno, "mkdir") }
+                    if !present && mkdirat(target.fd, target.name, 0o700) != 0 { throw ContainerFSError(errno, "mkdir") }
                 case AE_IFLNK_:
                     if symlinkat(Self.symlink(e) ?? "", target.fd, target.name) != 0 { throw ContainerFSError(errno, "symlink") }
                 case AE_IFCHR_, AE_IFBLK_, AE_IFIFO_:

@@ -182,8 +182,8 @@ final class ContainerTarWriter {
         var fileFD: Int32 = -1
         defer { if fileFD >= 0 { close(fileFD) } }
         if type == S_IFREG {
-            fileFD = openat(dfd, nm, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
-            guard fileFD >= 0, fstat(fileFD, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            fileFD = ContainerFS.openRegular(dfd, nm)
+            guard fileFD >= 0, fstat(fileFD, &st) == 0 else {
                 skipped.append(archiveName)
                 return
             }

@@ -57,7 +57,7 @@ final class LocalRegistry: @unchecked Sendable {
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try process.run()
-        let deadline = Date().addingTimeInterval(15)
+        let deadline = Date().addingTimeInterval(60)
         while !Self.canConnect(port) {
             guard process.isRunning, Date() < deadline else {
                 stop()

@@ -417,6 +417,9 @@ def test_no_overwrite_dir_non_dir(berthd, ctr):
     r = berthd.api("PUT", archive_url(ctr, "/n"), body=tar_bytes([("dir", "f", b"now a file")]))
     assert r.status == 200
     assert berthd.docker("exec", ctr, "cat", "/n/dir").check().out == "now a file"
+    r = berthd.api("PUT", archive_url(ctr, "/n"), body=tar_bytes([("file/", "d", None), ("file/in", "f", b"i")]))
+    assert r.status == 200
+    assert berthd.docker("exec", ctr, "cat", "/n/file/in").check().out == "i"
 
 
 # ---------------------------------------------------------------------------- docker-py and export

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -399,8 +398,8 @@ def test_stats_no_stream_and_stream(berthd, busybox, uniq):
         p = subprocess.Popen([DOCKER_CLI, "stats", a], env={**os.environ, **berthd.env}, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
         time.sleep(3)
-        os.kill(p.pid, signal.SIGTERM)
-        out, err = p.communicate(10)
+        p.kill()
+        out, err = p.communicate(timeout=10)
         text = out.decode(errors="replace")
         assert text.count(a) >= 2 and "error" not in (text + err.decode()).lower(), (text, err)
         # docker-py

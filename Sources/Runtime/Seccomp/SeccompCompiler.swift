@@ -86,7 +86,8 @@ public struct SeccompCompiler: Sendable {
     }
 
     /// Compiles with libseccomp (no cache).
-    public static func compile(_ profile: Spec.Seccomp) throws -> [UInt8] {
+    /// - Parameter binaryTree: false for libseccomp's default linear chain (tests compare the two).
+    public static func compile(_ profile: Spec.Seccomp, binaryTree: Bool = true) throws -> [UInt8] {
         try validate(profile)
         let defaultAct = try action(profile.defaultAction, errno: profile.defaultErrnoRet)
         guard let ctx = seccomp_init(defaultAct) else {
@@ -99,7 +100,7 @@ public struct SeccompCompiler: Sendable {
         // filter for every syscall number and arch) and each filtered syscall walk ~10 compares
         // instead of hundreds: Docker's profile took ~1.4 ms to load as a chain.
         // Best effort: a libseccomp without the attribute keeps the chain.
-        if (profile.syscalls ?? []).reduce(0, { $0 + $1.names.count }) >= 8 {
+        if binaryTree && (profile.syscalls ?? []).reduce(0, { $0 + $1.names.count }) >= 8 {
             _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)
         }
         for arch in profile.architectures ?? [] {

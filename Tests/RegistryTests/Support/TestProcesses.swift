@@ -91,7 +91,7 @@ enum TestSupport {
     }
 
     static func waitForPort(_ port: Int, process: ChildProcess, log: String) async throws {
-        let deadline = Date().addingTimeInterval(15)
+        let deadline = Date().addingTimeInterval(60)  // generous: the whole suite starts many servers at once on 2 cores
         while Date() < deadline {
             if canConnect(port) { return }
             if !process.process.isRunning {
