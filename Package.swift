@@ -38,6 +38,9 @@ let package = Package(
         // The only C of our own: fork/clone/exec paths that must not run Swift code in the child.
         .target(name: "CBerthShim"),
 
+        // The libarchive tar plumbing shared by the daemon (docker cp / export), the CLI (berth cp)
+        // and Storage: writer over a sink, reader over a source, entry metadata, UTF-8 locale.
+        .target(name: "TarArchive", dependencies: ["CArchive"]),
         .target(name: "OCI", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
@@ -50,7 +53,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Storage", dependencies: [
-            "OCI", "CArchive", "CIsal", "CZstd", "CLinuxFS",
+            "OCI", "CArchive", "TarArchive", "CIsal", "CZstd", "CLinuxFS",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -61,7 +64,7 @@ let package = Package(
         ]),
         .target(name: "APIModels"),
         .target(name: "Engine", dependencies: [
-            "OCI", "Registry", "Storage", "Runtime", "APIModels", "CArchive", "CLinuxFS",
+            "OCI", "Registry", "Storage", "Runtime", "APIModels", "CArchive", "TarArchive", "CLinuxFS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -83,7 +86,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .target(name: "BerthCLI", dependencies: [
-            "APIClient", "APIModels", "OCI", "CArchive",
+            "APIClient", "APIModels", "OCI", "CArchive", "TarArchive",
         ]),
         // Static Swift runtime + Foundation: the CLI starts in ~3 ms instead of ~9 ms (no dynamic
         // linking of libFoundation/ICU), which matters for `berth ps` latency.
@@ -109,6 +112,7 @@ let package = Package(
         ], linkerSettings: [.unsafeFlags(staticFoundation, .when(platforms: [.linux]))]),
 
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        .testTarget(name: "TarArchiveTests", dependencies: ["TarArchive"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "OCI"]),

@@ -7,19 +7,6 @@ import OCI
 /// Linux's `O_PATH` (not exported by Swift's Glibc module).
 let O_PATH_: Int32 = 0o10000000
 
-/// Runs `body` with the calling thread in the C.UTF-8 locale: libarchive converts names between
-/// the thread's locale and the UTF-8 of PAX headers, and berthd runs in the C locale, where any
-/// non-ASCII name would fail that conversion.
-func withUTF8Locale<T>(_ body: () throws -> T) rethrows -> T {
-    guard let utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", nil) else { return try body() }
-    let old = uselocale(utf8)
-    defer {
-        uselocale(old)
-        freelocale(utf8)
-    }
-    return try body()
-}
-
 /// A failed system call on a container path: Go's `*PathError` text once the caller adds the path.
 struct ContainerFSError: Error, Sendable {
     let code: Int32

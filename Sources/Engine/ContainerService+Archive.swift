@@ -5,6 +5,7 @@ import APIModels
 import Foundation
 import NIOCore
 import OCI
+import TarArchive
 
 /// Counts the archive operations using each container rootfs mount, so the last one out unmounts a
 /// mount it had to make for a stopped container (and never one a running container uses).

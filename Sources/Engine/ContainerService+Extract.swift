@@ -5,6 +5,7 @@ import APIModels
 import Foundation
 import NIOCore
 import OCI
+import TarArchive
 
 extension ContainerService {
     /// `PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID=`: extracts a tar (plain

@@ -51,8 +51,13 @@ extension ContainerService {
     }
 
     func runtimeCommand(_ r: ContainerRecord, _ args: [String]) async -> ContainerSystem.Output {
+        await ContainerSystem.run(runtimeArgv(r, args))
+    }
+
+    /// `RUNTIME [runtime args] --root ROOT ARGS…`, to run off the actor (`async let`) alongside other work.
+    func runtimeArgv(_ r: ContainerRecord, _ args: [String]) -> [String] {
         let inv = runtimeInvocation(r.RuntimeName)
-        return await ContainerSystem.run([inv.path] + inv.args + ["--root", runtimeRoot(r.RuntimeName)] + args)
+        return [inv.path] + inv.args + ["--root", runtimeRoot(r.RuntimeName)] + args
     }
 
     // MARK: - Start
@@ -133,6 +138,12 @@ extension ContainerService {
             argv += ["--log-path", logPath(id)]
             if let s = r.HostConfig.LogConfig?.Config?["max-size"], !s.isEmpty { argv += ["--log-max-size", s] }
             if let s = r.HostConfig.LogConfig?.Config?["max-file"], !s.isEmpty { argv += ["--log-max-file", s] }
+            let tag = ContainerLogAttrs.TagInfo(id: id, name: String(r.Name.dropFirst()), imageName: r.Config.Image ?? "",
+                                                imageID: r.Image)
+            if let a = try ContainerLogAttrs.json(opts: r.HostConfig.LogConfig?.Config ?? [:], labels: r.Config.Labels ?? [:],
+                                                  env: r.Config.Env ?? [], tag: tag) {
+                argv += ["--log-attrs", a]
+            }
         }
         if r.Config.Tty == true { argv.append("--terminal") }
         if r.Config.OpenStdin == true { argv.append("--stdin") }
@@ -282,14 +293,22 @@ extension ContainerService {
         r.MonitorPid = nil
         // An auto-removed container is deleted right below: no need to write its state first (if
         // berthd stops in between, restore finds the exit file and removes it then).
-        if r.HostConfig.AutoRemove == true { containers[r.ID] = r } else { update(r) }
-        _ = await runtimeCommand(r, ["delete", "--force", r.ID])
-        ContainerSystem.unmount(mergedDir(r.ID))
+        let autoRemove = r.HostConfig.AutoRemove == true
+        if autoRemove {
+            containers[r.ID] = r  // destroy (below) deletes it from the runtime and unmounts
+        } else {
+            update(r)
+            // Independent: the runtime's delete (a process) runs while the overlay is unmounted.
+            let argv = runtimeArgv(r, ["delete", "--force", r.ID])
+            async let deleted = ContainerSystem.run(argv)
+            ContainerSystem.unmount(mergedDir(r.ID))
+            _ = await deleted
+        }
         if oom { await publish("oom", r) }
         await publish("die", r, extra: ["exitCode": "\(code)"])
         notifyExit(r)
         resumeExitWaits(r.ID)
-        if r.HostConfig.AutoRemove == true {
+        if autoRemove {
             await destroy(r)
             return
         }
@@ -385,6 +404,10 @@ extension ContainerService {
             }
             containers[r.ID] = r
             names[r.Name] = r.ID
+            // Leases are written without fsync at create: make sure each container's is there.
+            if let image = try? Digest(parsing: r.Image) {
+                try? await images.retainImage(image, owner: "container-\(r.ID)", durable: false)
+            }
         }
         for r in containers.values {
             if r.State.Running {

@@ -156,7 +156,8 @@ public actor ContainerService {
         // Reserve the name while we touch the disk (another create must not take it).
         names[name] = id
         do {
-            try await images.retainImage(image.id, owner: "container-\(id)")
+            // Not fsynced: `restore` retains again for every container it loads.
+            try await images.retainImage(image.id, owner: "container-\(id)", durable: false)
             try makeContainerFiles(record)
         } catch {
             names.removeValue(forKey: name)
@@ -272,13 +273,16 @@ public actor ContainerService {
         containers.removeValue(forKey: r.ID)
         if names[r.Name] == r.ID { names.removeValue(forKey: r.Name) }
         unwatch(r.ID)
-        if hasRuntimeState(r) { _ = await runtimeCommand(r, ["delete", "--force", r.ID]) }
+        // The runtime's delete (a process, when it has state) runs while the files are removed.
+        let deleteArgv = hasRuntimeState(r) ? runtimeArgv(r, ["delete", "--force", r.ID]) : nil
+        async let deleted = ContainerSystem.runIfAny(deleteArgv)
         ContainerSystem.unmount(mergedDir(r.ID))
         try? CFS.removeTree(layerDir(r.ID))
         try? CFS.removeTree(containerDir(r.ID))
-        try? CFS.removeTree(bundleDir(r.ID))
         try? CFS.removeTree(monitorDir(r.ID))
-        try? await images.releaseImage(owner: "container-\(r.ID)")
+        _ = await deleted
+        try? CFS.removeTree(bundleDir(r.ID))
+        try? await images.releaseImage(owner: "container-\(r.ID)", image: try? Digest(parsing: r.Image))
         for c in pendingAttach.removeValue(forKey: r.ID) ?? [] { c.yield(-1); c.finish() }
         await publish("destroy", r)
         for (_, c) in waiters.removeValue(forKey: r.ID) ?? [] {

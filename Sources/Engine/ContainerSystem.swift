@@ -29,6 +29,12 @@ enum ContainerSystem {
         await blocking { runSync(argv) }
     }
 
+    /// `run(argv)`, or nothing when there is nothing to run.
+    static func runIfAny(_ argv: [String]?) async -> Output? {
+        guard let argv else { return nil }
+        return await run(argv)
+    }
+
     /// A spawned process with its stdout readable line by line (for the monitor's sync messages
     /// with `--attach-wait`); stderr goes to /dev/null.
     final class LineProcess: @unchecked Sendable {

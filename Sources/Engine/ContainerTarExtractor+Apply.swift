@@ -1,18 +1,18 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CArchive
 import CLinuxFS
 import Foundation
 import OCI
+import TarArchive
 
 extension ContainerTarExtractor {
     /// Pass 2: writes every entry (after ``validate(_:dest:)`` accepted the archive). On failure,
     /// what this call created is removed again before the error is thrown.
     func extract(_ fd: Int32) throws {
         do {
-            try Self.read(fd) { a, e in
-                try apply(a, e)
+            try Self.read(fd) { tar, e in
+                try apply(tar, e)
                 entries += 1
             }
             for (path, times) in dirTimes {
@@ -52,13 +52,13 @@ extension ContainerTarExtractor {
         return dir
     }
 
-    private func apply(_ a: OpaquePointer, _ e: OpaquePointer) throws {
-        let comps = Self.components(Self.name(e) ?? "") ?? []
+    private func apply(_ tar: TarReader, _ e: TarEntry) throws {
+        let comps = TarPath.components(e.name ?? "") ?? []
         // "./": the destination itself, which exists as a directory; moby skips it.
         guard let base = comps.last else { return }
         let display = ContainerFS.display(dest + comps)
-        let type = archive_entry_filetype(e) & 0o170000
-        let link = Self.hardlink(e)
+        let type = e.type
+        let link = e.hardlink
         let dir: ContainerFS.Resolved
         do { dir = try parent(Array(comps.dropLast())) } catch let err as ContainerFSError { throw fail(err, display) }
 
@@ -74,9 +74,9 @@ extension ContainerTarExtractor {
         }
         let existing = ContainerFS.lstat(target.fd, target.name)
         var present = existing != nil
-        let isDir = type == AE_IFDIR_ && link == nil
+        let isDir = type == TarEntry.FileType.directory && link == nil
         // A directory may be replaced (by a link, a file…): then resolve afresh for the next entry.
-        var invalidate = !(type == AE_IFREG_ || link != nil)
+        var invalidate = !(type == TarEntry.FileType.regular || link != nil)
         defer {
             if invalidate {
                 cache?.dir.close()
@@ -100,23 +100,23 @@ extension ContainerTarExtractor {
             }
         }
         if fs.isReadOnly(target.mount) { throw fail(ContainerFSError(EROFS, "open"), display) }
-        let owner = options.owner ?? (UInt32(truncatingIfNeeded: archive_entry_uid(e)), UInt32(truncatingIfNeeded: archive_entry_gid(e)))
-        let perm = mode_t(archive_entry_perm(e) & 0o7777)
+        let owner = options.owner ?? (UInt32(truncatingIfNeeded: e.uid), UInt32(truncatingIfNeeded: e.gid))
+        let perm = e.perm
         let times = Self.times(e)
         do {
             if let link {
                 try hardlink(link, target.fd, target.name, display)
             } else {
                 switch type {
-                case AE_IFDIR_:
+                case TarEntry.FileType.directory:
                     if !present && mkdirat(target.fd, target.name, 0o700) != 0 { throw ContainerFSError(errno, "mkdir") }
-                case AE_IFLNK_:
-                    if symlinkat(Self.symlink(e) ?? "", target.fd, target.name) != 0 { throw ContainerFSError(errno, "symlink") }
-                case AE_IFCHR_, AE_IFBLK_, AE_IFIFO_:
-                    let dev = berth_makedev(UInt32(archive_entry_rdevmajor(e)), UInt32(archive_entry_rdevminor(e)))
-                    if mknodat(target.fd, target.name, type | perm, type == AE_IFIFO_ ? 0 : dev) != 0 { throw ContainerFSError(errno, "mknod") }
+                case TarEntry.FileType.symlink:
+                    if symlinkat(e.symlink ?? "", target.fd, target.name) != 0 { throw ContainerFSError(errno, "symlink") }
+                case TarEntry.FileType.character, TarEntry.FileType.block, TarEntry.FileType.fifo:
+                    let dev = berth_makedev(e.device.major, e.device.minor)
+                    if mknodat(target.fd, target.name, type | perm, type == TarEntry.FileType.fifo ? 0 : dev) != 0 { throw ContainerFSError(errno, "mknod") }
                 default:
-                    try writeFile(a, e, target.fd, target.name, owner: owner, perm: perm, times: times)
+                    try writeFile(tar, e, target.fd, target.name, owner: owner, perm: perm, times: times)
                     if existing == nil { created.append(path) }
                     return
                 }
@@ -124,11 +124,11 @@ extension ContainerTarExtractor {
             if existing == nil { created.append(path) }
             if fchownat(target.fd, target.name, owner.0, owner.1, AT_SYMLINK_NOFOLLOW) != 0 { throw ContainerFSError(errno, "lchown") }
             try setXattrs(e, target.fd, target.name)
-            let isLink = type == AE_IFLNK_ || (link != nil && (ContainerFS.lstat(target.fd, target.name).map { ($0.st_mode & S_IFMT) == S_IFLNK } ?? false))
+            let isLink = type == TarEntry.FileType.symlink || (link != nil && (ContainerFS.lstat(target.fd, target.name).map { ($0.st_mode & S_IFMT) == S_IFLNK } ?? false))
             if !isLink && fchmodat(target.fd, target.name, perm, AT_SYMLINK_NOFOLLOW) != 0 { throw ContainerFSError(errno, "chmod") }
             if isDir {
                 dirTimes.append((path, times))
-            } else if type == AE_IFLNK_ || !isLink {
+            } else if type == TarEntry.FileType.symlink || !isLink {
                 _ = times.withUnsafeBufferPointer { utimensat(target.fd, target.name, $0.baseAddress, AT_SYMLINK_NOFOLLOW) }
             }
         } catch let err as ContainerFSError {
@@ -153,21 +153,15 @@ extension ContainerTarExtractor {
         }
     }
 
-    private func writeFile(_ a: OpaquePointer, _ e: OpaquePointer, _ dirFD: Int32, _ name: String,
+    private func writeFile(_ tar: TarReader, _ e: TarEntry, _ dirFD: Int32, _ name: String,
                            owner: (UInt32, UInt32), perm: mode_t, times: [timespec]) throws {
         let f = openat(dirFD, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard f >= 0 else { throw ContainerFSError(errno, "open") }
         defer { close(f) }
-        var buf: UnsafeRawPointer?
-        var size = 0
-        var offset: la_int64_t = 0
-        while true {
-            let r = archive_read_data_block(a, &buf, &size, &offset)
-            if r == ARCHIVE_EOF { break }
-            if r < ARCHIVE_WARN { throw Self.archiveError(a) }
+        try tar.readData { block, offset in
             var done = 0
-            while done < size {
-                let n = pwrite(f, buf! + done, size - done, off_t(offset) + off_t(done))
+            while done < block.count {
+                let n = pwrite(f, block.baseAddress! + done, block.count - done, off_t(offset) + off_t(done))
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw ContainerFSError(errno, "write")
@@ -176,7 +170,7 @@ extension ContainerTarExtractor {
             }
         }
         // Sparse entries may end in a hole.
-        let total = archive_entry_size(e)
+        let total = e.size
         var st = stat()
         if fstat(f, &st) == 0, Int64(st.st_size) < total, ftruncate(f, off_t(total)) != 0 {
             throw ContainerFSError(errno, "truncate")
@@ -188,32 +182,21 @@ extension ContainerTarExtractor {
     }
 
     /// `SCHILY.xattr.*` records; EPERM (e.g. `trusted.*` on overlayfs) is ignored as moby does.
-    private func setXattrs(_ e: OpaquePointer, _ dirFD: Int32, _ name: String) throws {
-        guard archive_entry_xattr_reset(e) > 0 else { return }
+    private func setXattrs(_ e: TarEntry, _ dirFD: Int32, _ name: String) throws {
         // The kernel resolves the held directory, then `name` without following it.
         let path = "/proc/self/fd/\(dirFD)/\(name)"
-        var xname: UnsafePointer<CChar>?
-        var value: UnsafeRawPointer?
-        var size = 0
-        while archive_entry_xattr_next(e, &xname, &value, &size) == ARCHIVE_OK {
-            guard let xname else { continue }
-            if lsetxattr(path, xname, value, size, 0) != 0 && errno != EPERM {
+        try e.forEachXattr { xname, value in
+            if lsetxattr(path, xname, value.baseAddress, value.count, 0) != 0 && errno != EPERM {
                 throw ContainerFSError(errno, "lsetxattr")
             }
         }
     }
 
     /// moby's `chtimes` arguments: atime = the later of atime and mtime.
-    static func times(_ e: OpaquePointer) -> [timespec] {
-        var m = timespec(tv_sec: 0, tv_nsec: 0)
-        if archive_entry_mtime_is_set(e) != 0 {
-            m = timespec(tv_sec: archive_entry_mtime(e), tv_nsec: Int(archive_entry_mtime_nsec(e)))
-        }
+    static func times(_ e: TarEntry) -> [timespec] {
+        var m = e.mtime ?? timespec(tv_sec: 0, tv_nsec: 0)
         var at = m
-        if archive_entry_atime_is_set(e) != 0 {
-            let t = timespec(tv_sec: archive_entry_atime(e), tv_nsec: Int(archive_entry_atime_nsec(e)))
-            if (t.tv_sec, t.tv_nsec) > (m.tv_sec, m.tv_nsec) { at = t }
-        }
+        if let t = e.atime, (t.tv_sec, t.tv_nsec) > (m.tv_sec, m.tv_nsec) { at = t }
         if m.tv_sec < 0 { m = timespec(tv_sec: 0, tv_nsec: 0) }
         if at.tv_sec < 0 { at = timespec(tv_sec: 0, tv_nsec: 0) }
         return [at, m]

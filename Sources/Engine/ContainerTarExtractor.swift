@@ -1,10 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CArchive
-import CLinuxFS
 import Foundation
 import OCI
+import TarArchive
 
 /// Unpacks a tar (plain or compressed) into a directory of a ``ContainerFS`` with the semantics of
 /// moby's `archive.Untar` as `PUT /containers/{id}/archive` uses it: names are cleaned and joined to
@@ -46,26 +45,6 @@ final class ContainerTarExtractor {
 
     // MARK: - Names
 
-    /// The entry's components below the destination, or nil when `..` climbs out of it (Go's
-    /// `path.Clean` then `filepath.Join(dest, name)`: a rooted name stays inside).
-    static func components(_ raw: String) -> [String]? {
-        let rooted = raw.hasPrefix("/")
-        var out: [String] = []
-        for part in raw.split(separator: "/", omittingEmptySubsequences: true) {
-            if part == "." { continue }
-            if part == ".." {
-                if out.isEmpty {
-                    if rooted { continue }
-                    return nil
-                }
-                out.removeLast()
-                continue
-            }
-            out.append(String(part))
-        }
-        return out
-    }
-
     /// Lexically joins `link` to `base` (both below the destination); nil when it climbs out.
     static func join(_ base: [String], _ link: String) -> [String]? {
         var p = base
@@ -81,59 +60,13 @@ final class ContainerTarExtractor {
         return p
     }
 
-    /// Go's `path.Clean` (for messages).
-    static func goClean(_ raw: String) -> String {
-        let rooted = raw.hasPrefix("/")
-        var out: [Substring] = []
-        for part in raw.split(separator: "/", omittingEmptySubsequences: true) {
-            if part == "." { continue }
-            if part == "..", let last = out.last, last != ".." { out.removeLast(); continue }
-            if part == ".." && rooted { continue }
-            out.append(part)
-        }
-        let s = out.joined(separator: "/")
-        return rooted ? "/" + s : (s.isEmpty ? "." : s)
-    }
-
     // MARK: - Reading
 
     /// Runs `body` over every header of the archive in `fd` (from its start).
-    static func read(_ fd: Int32, _ body: (OpaquePointer, OpaquePointer) throws -> Void) throws {
+    static func read(_ fd: Int32, _ body: (TarReader, TarEntry) throws -> Void) throws {
         guard lseek(fd, 0, SEEK_SET) == 0 else { throw BerthError(.internalError, "seek: \(ContainerFSError.text(errno))") }
-        guard let a = archive_read_new() else { throw BerthError(.internalError, "libarchive: cannot allocate a reader") }
-        defer { archive_read_free(a) }
-        archive_read_support_filter_all(a)
-        archive_read_support_format_tar(a)
-        archive_read_support_format_empty(a)
-        guard archive_read_open_fd(a, fd, 64 << 10) == ARCHIVE_OK else { throw archiveError(a) }
-        var entry: OpaquePointer?
-        while true {
-            let r = archive_read_next_header(a, &entry)
-            if r == ARCHIVE_EOF { return }
-            if r == ARCHIVE_RETRY { continue }
-            if r < ARCHIVE_WARN { throw archiveError(a) }
-            try body(a, entry!)
-        }
-    }
-
-    static func archiveError(_ a: OpaquePointer) -> BerthError {
-        let msg = archive_error_string(a).map { String(cString: $0) } ?? "unknown error"
-        return BerthError(.internalError, "Error processing tar file: \(msg)")
-    }
-
-    static func name(_ e: OpaquePointer) -> String? {
-        guard let p = archive_entry_pathname(e) ?? archive_entry_pathname_utf8(e) else { return nil }
-        return String(cString: p)
-    }
-
-    static func hardlink(_ e: OpaquePointer) -> String? {
-        guard let p = archive_entry_hardlink(e) ?? archive_entry_hardlink_utf8(e) else { return nil }
-        return String(cString: p)
-    }
-
-    static func symlink(_ e: OpaquePointer) -> String? {
-        guard let p = archive_entry_symlink(e) ?? archive_entry_symlink_utf8(e) else { return nil }
-        return String(cString: p)
+        let tar = try TarReader(fd: fd, mapError: { BerthError(.internalError, "Error processing tar file: \($0.detail)") })
+        while let e = try tar.next() { try body(tar, e) }
     }
 
     // MARK: - Pass 1
@@ -142,52 +75,31 @@ final class ContainerTarExtractor {
     /// destination (moby's breakout errors, with its messages).
     static func validate(_ fd: Int32, dest: [String]) throws {
         let destDisplay = ContainerFS.display(dest)
-        try read(fd) { a, e in
-            guard let raw = name(e) else { throw BerthError(.internalError, "Error processing tar file: entry without a name") }
-            guard let comps = components(raw) else {
-                throw BerthError(.internalError, "\(GoQuote.quote(goClean(raw))) is outside of \(GoQuote.quote(destDisplay))")
+        try read(fd) { tar, e in
+            guard let raw = e.name else { throw BerthError(.internalError, "Error processing tar file: entry without a name") }
+            guard let comps = TarPath.components(raw) else {
+                throw BerthError(.internalError, "\(GoQuote.quote(TarPath.clean(raw))) is outside of \(GoQuote.quote(destDisplay))")
             }
-            let type = archive_entry_filetype(e) & 0o170000
-            if let link = hardlink(e) {
+            let type = e.type
+            if let link = e.hardlink {
                 if join([], link) == nil {
                     let shown = ContainerFS.display(ContainerFS.components(destDisplay + "/" + link))
                     throw BerthError(.internalError, "invalid hardlink \(GoQuote.quote(shown)) -> \(GoQuote.quote(link))")
                 }
-            } else if type == AE_IFLNK_ {
-                let target = symlink(e) ?? ""
+            } else if type == TarEntry.FileType.symlink {
+                let target = e.symlink ?? ""
                 if join(Array(comps.dropLast()), target) == nil {
                     throw BerthError(.internalError, "invalid symlink \(GoQuote.quote(ContainerFS.display(dest + comps))) -> \(GoQuote.quote(target))")
                 }
-            } else if ![AE_IFREG_, AE_IFDIR_, AE_IFCHR_, AE_IFBLK_, AE_IFIFO_].contains(type) {
+            } else if !Self.extractable.contains(type) {
                 throw BerthError(.internalError, "unhandled tar header type \(type >> 12)")
             }
             // Read (not skip) the data: a truncated or damaged archive must fail here, not half-way.
-            var buf: UnsafeRawPointer?
-            var size = 0
-            var offset: la_int64_t = 0
-            while true {
-                let r = archive_read_data_block(a, &buf, &size, &offset)
-                if r == ARCHIVE_EOF { break }
-                if r < ARCHIVE_WARN { throw archiveError(a) }
-            }
+            try tar.readData { _, _ in }
         }
     }
-}
 
-/// Go's `%q` for the plain strings of error messages.
-enum GoQuote {
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7f { out += String(format: "\\x%02x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    /// The entry types moby's `createTarFile` handles (besides hard links and symlinks).
+    static let extractable: [mode_t] = [TarEntry.FileType.regular, TarEntry.FileType.directory,
+                                        TarEntry.FileType.character, TarEntry.FileType.block, TarEntry.FileType.fifo]
 }

@@ -1,11 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CArchive
 import CLinuxFS
 import Foundation
 import NIOCore
 import OCI
+import TarArchive
 
 /// Bytes handed from a producing thread (the tar writer) to an async consumer (the HTTP response),
 /// bounded so a slow client holds the walk instead of memory. The consumer calls ``cancel()`` when
@@ -114,55 +114,18 @@ public final class ArchiveStream: AsyncSequence, @unchecked Sendable {
 /// seen before, `security.capability` kept, sockets skipped, files that vanish meanwhile skipped.
 /// Bind mounts inside the tree are followed when `crossMounts` (`docker cp`), not for `export`.
 final class ContainerTarWriter {
-    private final class Sink {
-        let write: (UnsafeRawBufferPointer) throws -> Void
-        var error: (any Error)?
-        init(_ write: @escaping (UnsafeRawBufferPointer) throws -> Void) { self.write = write }
-    }
-
-    private struct FileID: Hashable {
-        var dev: UInt64
-        var ino: UInt64
-    }
-
-    private let archive: OpaquePointer
-    private let sink: Sink
+    private let tar: TarWriter
     private let fs: ContainerFS
     private let crossMounts: Bool
-    private var seen: [FileID: String] = [:]
-    private var buffer = [UInt8](repeating: 0, count: 256 << 10)
-    private(set) var entries = 0
+    private var links = TarHardLinks()
     /// Entries left out (vanished, unreadable); logged by the caller.
     private(set) var skipped: [String] = []
 
-    init(fs: ContainerFS, crossMounts: Bool, sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
-        guard let a = archive_write_new() else { throw BerthError(.internalError, "libarchive: cannot allocate a writer") }
-        archive = a
-        self.sink = Sink(sink)
+    init(fs: ContainerFS, crossMounts: Bool, sink: @escaping TarWriter.Sink) throws {
+        tar = try TarWriter(mapError: { BerthError(.internalError, $0.description) }, sink: sink)
         self.fs = fs
         self.crossMounts = crossMounts
-        archive_write_set_format_pax_restricted(a)
-        // No padding of the last block: the stream ends with the two zero blocks, as Go's tar writer.
-        archive_write_set_bytes_per_block(a, 64 << 10)
-        archive_write_set_bytes_in_last_block(a, 1)
-        let ctx = Unmanaged.passUnretained(self.sink).toOpaque()
-        let r = archive_write_open2(a, ctx, nil, { _, ctx, buf, len in
-            let sink = Unmanaged<Sink>.fromOpaque(ctx!).takeUnretainedValue()
-            do {
-                try sink.write(UnsafeRawBufferPointer(start: buf, count: len))
-                return la_ssize_t(len)
-            } catch {
-                sink.error = error
-                return -1
-            }
-        }, nil, nil)
-        guard r == ARCHIVE_OK else {
-            archive_write_free(a)
-            throw BerthError(.internalError, "libarchive: cannot open the tar writer")
-        }
     }
-
-    deinit { archive_write_free(archive) }
 
     /// Adds `name` in `dirFD` (the directory itself when `"."`) as `archiveName`, a directory with its
     /// contents named `childPrefix + child`. `path` is its container path (to find bind mounts).
@@ -188,46 +151,16 @@ final class ContainerTarWriter {
                 return
             }
         }
-        guard let e = archive_entry_new() else { throw BerthError(.internalError, "libarchive: out of memory") }
-        defer { archive_entry_free(e) }
-        let isDir = type == S_IFDIR
-        let entryName = isDir && !archiveName.hasSuffix("/") ? archiveName + "/" : archiveName
-        archive_entry_copy_pathname(e, entryName)
-        archive_entry_set_perm(e, mode_t(st.st_mode & 0o7777))
-        archive_entry_set_uid(e, la_int64_t(st.st_uid))
-        archive_entry_set_gid(e, la_int64_t(st.st_gid))
-        archive_entry_set_mtime(e, time_t(st.st_mtim.tv_sec), 0)
-        var dataSize: Int64 = 0
-        switch type {
-        case S_IFDIR: archive_entry_set_filetype(e, AE_IFDIR_)
-        case S_IFLNK:
-            archive_entry_set_filetype(e, AE_IFLNK_)
+        let e = try TarEntry(name: archiveName, stat: st)
+        if type == S_IFLNK {
             guard let target = try? ContainerFS.readlink(dfd, nm) else { skipped.append(archiveName); return }
-            archive_entry_copy_symlink(e, target)
-        case S_IFCHR, S_IFBLK:
-            archive_entry_set_filetype(e, type == S_IFCHR ? AE_IFCHR_ : AE_IFBLK_)
-            archive_entry_set_rdevmajor(e, dev_t(berth_major(st.st_rdev)))
-            archive_entry_set_rdevminor(e, dev_t(berth_minor(st.st_rdev)))
-        case S_IFIFO: archive_entry_set_filetype(e, AE_IFIFO_)
-        default:
-            archive_entry_set_filetype(e, AE_IFREG_)
-            dataSize = Int64(st.st_size)
+            e.symlink = target
         }
-        if !isDir && st.st_nlink > 1 {
-            let id = FileID(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
-            if let first = seen[id] {
-                archive_entry_copy_hardlink(e, first)
-                dataSize = 0
-            } else {
-                seen[id] = entryName
-            }
-        }
-        archive_entry_set_size(e, la_int64_t(dataSize))
+        links.link(e, st)
         if fileFD >= 0 { Self.addCapability(fileFD, e) }
-        try check(archive_write_header(archive, e))
-        entries += 1
-        if dataSize > 0 { try copyData(fileFD, size: dataSize) }
-        guard isDir, let childPrefix else { return }
+        try tar.writeHeader(e)
+        if e.size > 0 { try tar.writeData(from: fileFD, size: e.size) }
+        guard type == S_IFDIR, let childPrefix else { return }
         let dir = openat(dfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard dir >= 0 else { skipped.append(archiveName); return }
         defer { close(dir) }
@@ -245,37 +178,11 @@ final class ContainerTarWriter {
     }
 
     /// Writes the end-of-archive blocks.
-    func finish() throws {
-        if archive_write_close(archive) != ARCHIVE_OK { throw failure("finishing the archive") }
-    }
-
-    private func copyData(_ fd: Int32, size: Int64) throws {
-        var left = size
-        while left > 0 {
-            let want = Int(min(Int64(buffer.count), left))
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, want) }
-            if n < 0 && errno == EINTR { continue }
-            // A file that shrank meanwhile: libarchive pads the entry with zeros.
-            if n <= 0 { break }
-            let w = buffer.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, n) }
-            if w < 0 { throw failure("writing the archive") }
-            left -= Int64(n)
-        }
-    }
-
-    private func check(_ r: Int32) throws {
-        if r < ARCHIVE_WARN { throw failure("writing the archive") }
-    }
-
-    private func failure(_ context: String) -> any Error {
-        if let e = sink.error { return e }
-        let msg = archive_error_string(archive).map { String(cString: $0) } ?? "unknown error"
-        return BerthError(.internalError, "\(context): \(msg)")
-    }
+    func finish() throws { try tar.finish() }
 
     /// moby's `ReadSecurityXattrToTarHeader`: file capabilities travel as `SCHILY.xattr.security.capability`,
     /// a v3 (namespaced) capability turned into v2.
-    private static func addCapability(_ fd: Int32, _ e: OpaquePointer) {
+    private static func addCapability(_ fd: Int32, _ e: TarEntry) {
         var value = [UInt8](repeating: 0, count: 64)
         let n = value.withUnsafeMutableBytes { fgetxattr(fd, "security.capability", $0.baseAddress, 64) }
         guard n > 0 else { return }
@@ -284,14 +191,6 @@ final class ContainerTarWriter {
             value[3] = 2
             value = Array(value.prefix(20))
         }
-        value.withUnsafeBytes { archive_entry_xattr_add_entry(e, "security.capability", $0.baseAddress, $0.count) }
+        e.addXattr("security.capability", value)
     }
 }
-
-// libarchive's `AE_IF*` macros carry casts Swift cannot import.
-let AE_IFREG_: mode_t = 0o100000
-let AE_IFLNK_: mode_t = 0o120000
-let AE_IFCHR_: mode_t = 0o020000
-let AE_IFBLK_: mode_t = 0o060000
-let AE_IFDIR_: mode_t = 0o040000
-let AE_IFIFO_: mode_t = 0o010000

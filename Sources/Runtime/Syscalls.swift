@@ -13,6 +13,13 @@ public protocol SystemInterface: Sendable {
     /// `f_type` of the file system holding `path` (statfs), nil if it cannot be stat'ed.
     func fileSystemType(_ path: String) -> Int?
     func listDirectory(_ path: String) throws -> [String]
+    /// Loads a cgroup device eBPF program and attaches it to the cgroup v2 directory `dir`.
+    func attachDeviceFilter(_ program: [UInt8], cgroup dir: String) throws
+}
+
+extension SystemInterface {
+    /// Fakes have nothing to attach to.
+    public func attachDeviceFilter(_ program: [UInt8], cgroup dir: String) throws {}
 }
 
 /// The real thing.
@@ -35,6 +42,9 @@ public struct LinuxSystem: SystemInterface {
     public func fileSystemType(_ path: String) -> Int? {
         let t = berth_fs_type(path)
         return t < 0 ? nil : Int(t)
+    }
+    public func attachDeviceFilter(_ program: [UInt8], cgroup dir: String) throws {
+        try DeviceFilter.attach(program, cgroup: dir)
     }
     public func listDirectory(_ path: String) throws -> [String] {
         guard let d = opendir(path) else { throw BerthError(.notFound, "open directory \(path): \(FileIO.errorString(errno))") }

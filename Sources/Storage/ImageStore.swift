@@ -268,14 +268,15 @@ public actor ImageStore {
         leases.removeValue(forKey: lease)
     }
 
-    /// A lease kept on disk under `name` (e.g. `container-<id>`), surviving restarts.
-    public func setPersistentLease(_ name: String, _ lease: Lease) throws {
+    /// A lease kept on disk under `name` (e.g. `container-<id>`), surviving restarts. `durable: false`
+    /// skips the fsyncs, for an owner that re-creates its lease at start-up (containers do).
+    public func setPersistentLease(_ name: String, _ lease: Lease, durable: Bool = true) throws {
         guard !name.isEmpty, name.utf8.allSatisfy({ $0 == 45 || $0 == 46 || $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }),
               !name.hasPrefix(".") else {
             throw BerthError(.invalidArgument, "invalid lease name \(name)")
         }
         let bytes = try JSONEncoder.store.encode(lease)
-        try FS.writeAtomically(leasesDir + "/" + name + ".json", Array(bytes))
+        try FS.writeAtomically(leasesDir + "/" + name + ".json", Array(bytes), durable: durable)
         persistentLeases[name] = lease
     }
 

@@ -1,10 +1,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CArchive
 import Foundation
 import NIOCore
 import OCI
+import TarArchive
 
 /// How a layer blob is to be unpacked.
 public struct LayerExtractionOptions: Sendable {
@@ -158,7 +158,7 @@ public final class LayerExtraction: Sendable {
             producer.stackSize = 1 << 20
             producer.start()
             var current: UnsafeMutableRawBufferPointer?
-            let reader = BlockReader {
+            let reader: TarReader.Source = {
                 if let c = current {
                     ring.giveBack(c)
                     current = nil
@@ -177,7 +177,7 @@ public final class LayerExtraction: Sendable {
                 throw error
             }
         } else {
-            applier = try untar(into: directory, BlockReader { try source.nextBlock() })
+            applier = try untar(into: directory) { try source.nextBlock() }
         }
         let diffID = source.diffID()
         if let expected = options.expectedDiffID, expected != diffID {
@@ -192,42 +192,20 @@ public final class LayerExtraction: Sendable {
                                      warnings: applier.warnings)
     }
 
-    /// Reads the tar from `reader` with libarchive and applies it; then reads `reader` to its end
+    /// Reads the tar from `next` with libarchive and applies it; then reads `next` to its end
     /// (whatever follows the end-of-archive blocks is still part of the diffID).
-    private static func untar(into directory: String, _ reader: BlockReader) throws -> TarApplier {
-        guard let a = archive_read_new() else { throw BerthError(.internalError, "libarchive: cannot allocate a reader") }
-        defer { archive_read_free(a) }
-        archive_read_support_format_tar(a)
-        archive_read_support_format_empty(a)
-        let ctx = Unmanaged.passUnretained(reader).toOpaque()
-        let opened = archive_read_open(a, ctx, nil, { _, ctx, buffer in
-            let reader = Unmanaged<BlockReader>.fromOpaque(ctx!).takeUnretainedValue()
-            do {
-                guard let block = try reader.next() else { return 0 }
-                buffer?.pointee = block.baseAddress
-                return block.count
-            } catch {
-                reader.error = error
-                return -1
-            }
-        }, nil)
+    private static func untar(into directory: String, _ next: @escaping TarReader.Source) throws -> TarApplier {
+        // A raw tar only (the inflate runs before): no filter detection.
+        let tar = try TarReader(decompress: false, mapError: { TarApplier.archiveError($0, "reading layer") }, source: next)
         do {
-            guard opened == ARCHIVE_OK else { throw TarApplier.archiveError(a, "reading layer") }
             let applier = try TarApplier(root: directory)
-            try applier.apply(from: a)
-            while try reader.next() != nil {}
+            try applier.apply(from: tar.archive)
+            while try next() != nil {}
             return applier
         } catch {
-            throw reader.error ?? error
+            throw tar.sourceError ?? error
         }
     }
-}
-
-/// libarchive's read callback context: where raw tar blocks come from, and the first error seen.
-final class BlockReader {
-    let next: () throws -> UnsafeRawBufferPointer?
-    var error: (any Error)?
-    init(_ next: @escaping () throws -> UnsafeRawBufferPointer?) { self.next = next }
 }
 
 /// Hands a non-Sendable value to exactly one other thread.

@@ -5,6 +5,7 @@ import CArchive
 import CLinuxFS
 import Foundation
 import OCI
+import TarArchive
 
 /// Writes the entries of a layer tar into an (initially empty) snapshot directory with libarchive's
 /// `archive_write_disk`, translating OCI whiteouts into overlayfs form:
@@ -315,11 +316,14 @@ final class TarApplier {
     }
 
     static func archiveError(_ a: OpaquePointer, _ context: String) -> BerthError {
-        let msg = archive_error_string(a).map { String(cString: $0) } ?? "unknown error"
-        switch archive_errno(a) {
+        archiveError(TarArchiveError(a, operation: context), context)
+    }
+
+    static func archiveError(_ e: TarArchiveError, _ context: String) -> BerthError {
+        switch e.code {
         case ENOSPC, EDQUOT: return BerthError(.internalError, "\(context): no space left on device")
-        case EIO, EROFS, ENOMEM, EMFILE, ENFILE: return BerthError(.internalError, "\(context): \(msg)")
-        default: return BerthError(.invalidArgument, "\(context): \(msg)")
+        case EIO, EROFS, ENOMEM, EMFILE, ENFILE: return BerthError(.internalError, "\(context): \(e.detail)")
+        default: return BerthError(.invalidArgument, "\(context): \(e.detail)")
         }
     }
 }

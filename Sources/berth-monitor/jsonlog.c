@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 /* Worst case: every byte escaped as \u00XX plus the newline, the quotes and the other fields. */
-static char entry[MON_LINE_MAX * 6 + 256];
+static char entry[MON_LINE_MAX * 6 + MON_ATTRS_MAX + 256];
 
 static int open_log(const char *path, bool trunc) {
     return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | (trunc ? O_TRUNC : 0), 0640);
@@ -23,6 +23,7 @@ int jsonlog_open(struct jsonlog *l, const char *path, long long max_size, int ma
     l->max_size = max_size;
     l->max_file = max_file < 1 ? 1 : max_file;
     l->size = 0;
+    l->attrs = NULL;
     if (!path) return 0;
     struct stat st;
     *created = stat(path, &st) < 0;
@@ -66,7 +67,11 @@ void jsonlog_entry(struct jsonlog *l, const char *stream, const char *data, size
         *p++ = 'n';
         *p++ = '"';
     }
-    p += sprintf(p, ",\"stream\":\"%s\",\"time\":\"", stream);
+    /* moby's order: log, stream, attrs (json.Marshal of a map: sorted keys), time */
+    p += sprintf(p, ",\"stream\":\"%s\"", stream);
+    if (l->attrs) p += sprintf(p, ",\"attrs\":%s", l->attrs);
+    memcpy(p, ",\"time\":\"", 9);
+    p += 9;
     fmt_time(p, ts);
     p += strlen(p);
     memcpy(p, "\"}\n", 3);

@@ -47,6 +47,7 @@ static void usage(FILE *f) {
           "  --log-driver NAME       json-file (default) or none\n"
           "  --log-max-size SIZE     rotate at SIZE (Docker units: 10m, 1k = 1000 bytes); default unlimited\n"
           "  --log-max-file N        keep at most N files (default 1)\n"
+          "  --log-attrs JSON        an object written as \"attrs\" in each entry (Docker's labels/env log opts)\n"
           "  --terminal              the process has a TTY (console socket)\n"
           "  --stdin                 keep the process' stdin open (attach clients write to it)\n"
           "  --stdin-once            close the process' stdin when an attach client closes its stdin\n"
@@ -143,7 +144,7 @@ static void fail(const char *fmt, ...) {
 enum {
     O_ID = 256, O_BUNDLE, O_RUNTIME, O_RUNTIME_ROOT, O_RUNTIME_ARG, O_EXEC_DIR, O_LOG_PATH, O_LOG_DRIVER,
     O_LOG_MAX_SIZE, O_LOG_MAX_FILE, O_TERMINAL, O_STDIN, O_STDIN_ONCE, O_EXIT_FILE, O_PID_FILE,
-    O_MONITOR_PID_FILE, O_SYNC_FD, O_EXEC, O_PROCESS, O_START, O_ATTACH_WAIT, O_LO_UP, O_MONITOR_LOG, O_VERSION, O_HELP,
+    O_MONITOR_PID_FILE, O_SYNC_FD, O_EXEC, O_PROCESS, O_START, O_ATTACH_WAIT, O_LO_UP, O_MONITOR_LOG, O_LOG_ATTRS, O_VERSION, O_HELP,
 };
 
 static const struct option longopts[] = {
@@ -157,6 +158,7 @@ static const struct option longopts[] = {
     {"log-driver", required_argument, 0, O_LOG_DRIVER},
     {"log-max-size", required_argument, 0, O_LOG_MAX_SIZE},
     {"log-max-file", required_argument, 0, O_LOG_MAX_FILE},
+    {"log-attrs", required_argument, 0, O_LOG_ATTRS},
     {"terminal", no_argument, 0, O_TERMINAL},
     {"stdin", no_argument, 0, O_STDIN},
     {"stdin-once", no_argument, 0, O_STDIN_ONCE},
@@ -227,6 +229,13 @@ static int parse_options(int argc, char **argv, struct options *o) {
             long v = strtol(optarg, &e, 10);
             if (*e || v < 1 || v > 1000) return usage_error("invalid --log-max-file: %s", optarg);
             o->log_max_file = (int)v;
+            break;
+        }
+        case O_LOG_ATTRS: {
+            size_t n = strlen(optarg);
+            if (n < 2 || n > MON_ATTRS_MAX || optarg[0] != '{' || optarg[n - 1] != '}' || strchr(optarg, '\n'))
+                return usage_error("invalid --log-attrs: %s", optarg);
+            o->log_attrs = n == 2 ? NULL : optarg;
             break;
         }
         case O_TERMINAL: o->terminal = true; break;
@@ -441,6 +450,7 @@ static void run_monitor(void) {
 
     if (jsonlog_open(&M.log, o->log_path, o->log_max_size, o->log_max_file, &log_created) < 0)
         fail("open log %s: %s", o->log_path, strerror(errno));
+    M.log.attrs = o->log_attrs;
 
     /* stdio for the runtime (and, passed through, the process) */
     int nul = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#define MON_ATTRS_MAX 4096       /* --log-attrs: the raw JSON object written as "attrs" */
 #define MON_LINE_MAX 16384      /* Docker's copier buffer: a longer line is logged as 16 KiB partial entries */
 #define MON_PKT_MAX 32768       /* max attach packet payload, both directions */
 #define MON_MAX_RUNTIME_ARGS 32
@@ -32,6 +33,7 @@ struct options {
     const char *log_path;       /* NULL: no log (log driver none) */
     long long log_max_size;     /* bytes; -1: unlimited */
     int log_max_file;           /* >= 1 */
+    const char *log_attrs;      /* JSON object for each entry's "attrs" (labels/env log opts), or NULL */
     const char *exit_file;
     const char *pid_file;       /* the process' pid, written by the runtime */
     const char *monitor_pid_file;
@@ -65,6 +67,7 @@ struct jsonlog {
     long long max_size;
     int max_file;
     long long size;
+    const char *attrs;          /* raw JSON object or NULL */
 };
 int jsonlog_open(struct jsonlog *l, const char *path, long long max_size, int max_file, bool *created);
 void jsonlog_entry(struct jsonlog *l, const char *stream, const char *data, size_t len, bool newline,

@@ -196,3 +196,31 @@ import Testing
         } catch {}
     }
 }
+
+@Suite struct LogAttrsTests {
+    static let labels = ["com.example.a": "1", "b": "x<y>&\"z\"", "other": "o"]
+    static let env = ["PATH=/bin", "FOO=bar", "EMPTY=", "NOVALUE"]
+    static let tag = ContainerLogAttrs.TagInfo(id: String(repeating: "ab", count: 32), name: "web", imageName: "busybox:1",
+                                               imageID: "sha256:" + String(repeating: "cd", count: 32))
+
+    // log opts → the attrs object (nil: no attrs written)
+    @Test(arguments: [
+        ([String: String](), nil),
+        (["max-size": "10m"], nil),
+        (["labels": "b,com.example.a,missing"], #"{"b":"x\u003cy\u003e\u0026\"z\"","com.example.a":"1"}"#),
+        (["labels-regex": "^com\\."], #"{"com.example.a":"1"}"#),
+        (["env": "FOO,EMPTY,NOVALUE"], #"{"EMPTY":"","FOO":"bar"}"#),
+        (["env-regex": "^P"], #"{"PATH":"/bin"}"#),
+        (["labels": "other", "env": "FOO", "tag": "{{.Name}}/{{.ID}}/{{.ImageID}}"],
+         #"{"FOO":"bar","other":"o","tag":"web/abababababab/cdcdcdcdcdcd"}"#),
+    ] as [([String: String], String?)])
+    func attrs(opts: [String: String], want: String?) throws {
+        #expect(try ContainerLogAttrs.json(opts: opts, labels: Self.labels, env: Self.env, tag: Self.tag) == want)
+    }
+
+    @Test func badRegex() {
+        #expect(throws: BerthError.self) {
+            try ContainerLogAttrs.json(opts: ["env-regex": "("], labels: [:], env: ["A=1"], tag: nil)
+        }
+    }
+}

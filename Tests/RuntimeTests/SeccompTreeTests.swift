@@ -100,7 +100,8 @@ import Testing
         let sets = Self.argumentSets()
         for (arch, base) in [(Self.x8664, UInt32(0)), (Self.x8664, UInt32(0x4000_0000)), (Self.i386, 0), (Self.aarch64, 0)] {
             for nr in UInt32(0)..<UInt32(600) {
-                for args in sets {
+                // Argument conditions only matter for the native arch's numbers; others get a few sets.
+                for args in (arch == Self.x8664 && base == 0 ? sets : Array(sets.prefix(3))) {
                     let c = Self.run(chain, nr: base | nr, arch: arch, args: args)
                     let t = Self.run(tree, nr: base | nr, arch: arch, args: args)
                     #expect(c != nil && c == t, "nr \(nr) arch \(String(arch, radix: 16)) args \(args)")

@@ -6,6 +6,7 @@ import APIModels
 import Foundation
 import NIOCore
 import OCI
+import TarArchive
 
 /// `berth cp` / `berth container cp`: docker CLI 28's `cp` with moby's copy rules
 /// (`archive.CopyInfoSourcePath`, `CopyInfoDestinationPath`, `PrepareArchiveCopy`): trailing `/.`
@@ -34,7 +35,7 @@ enum ContainerCopyCommand {
             if inv.args[0].isEmpty { throw CLIError("source can not be empty") }
             if inv.args[1].isEmpty { throw CLIError("destination can not be empty") }
             let quiet = inv.flags.isSet("quiet") ? inv.flags.bool("quiet") : !inv.out.isTerminal
-            try LocalArchive.withUTF8Locale { try run(inv, quiet: quiet) }
+            try withUTF8Locale { try run(inv, quiet: quiet) }
         }
     }
 
@@ -115,12 +116,12 @@ enum ContainerCopyCommand {
         let dir = GoPath.dir(GoPath.clean(path))
         var st = stat()
         if !dir.isEmpty && dir != "." && stat(dir, &st) != 0 && errno == ENOENT {
-            throw CLIError("invalid output path: directory \(GoPath.quote(dir)) does not exist")
+            throw CLIError("invalid output path: directory \(GoQuote.quote(dir)) does not exist")
         }
         if stat(path, &st) == 0 {
             let t = st.st_mode & S_IFMT
             if t == S_IFBLK || t == S_IFCHR {
-                throw CLIError("invalid output path: \(GoPath.quote(path)) must be a directory or a regular file: got a device")
+                throw CLIError("invalid output path: \(GoQuote.quote(path)) must be a directory or a regular file: got a device")
             }
         }
     }

@@ -1,8 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CArchive
 import Foundation
+import TarArchive
 
 /// The local side of `cp`: moby's `archive.TarResourceRebase` (tar a local file or directory) and
 /// `archive.Untar` with `NoLchown`/`NoOverwriteDirNonDir` (unpack into a local directory), on
@@ -23,18 +23,6 @@ enum LocalArchive {
         }
     }
 
-    /// Runs `body` in the C.UTF-8 locale (this thread only): libarchive converts names between the
-    /// locale and PAX's UTF-8, which fails for non-ASCII names in the C locale the CLI runs in.
-    static func withUTF8Locale<T>(_ body: () throws -> T) rethrows -> T {
-        guard let utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", nil) else { return try body() }
-        let old = uselocale(utf8)
-        defer {
-            uselocale(old)
-            freelocale(utf8)
-        }
-        return try body()
-    }
-
     static func errnoText(_ e: Int32 = errno) -> String {
         var s = String(cString: strerror(e))
         if let f = s.first { s = f.lowercased() + s.dropFirst() }
@@ -52,8 +40,8 @@ enum LocalArchive {
         let (dir, base) = GoPath.splitPathDirEntry(sourcePath)
         var all = rebases
         if !rebaseName.isEmpty { all.insert(Rebase(base, rebaseName == "/" ? "" : rebaseName), at: 0) }
-        let w = try TarSink(sink)
-        var seen: [String: String] = [:]
+        let w = try TarWriter(mapError: { CLIError($0.detail) }, sink: sink)
+        var links = TarHardLinks()
         func name(_ rel: String) -> String { all.reduce(rel) { $1.apply($0) } }
         func add(_ path: String, _ rel: String) throws {
             var st = stat()
@@ -66,41 +54,16 @@ enum LocalArchive {
                 fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
                 guard fd >= 0 else { return }
             }
-            guard let e = archive_entry_new() else { throw CLIError("libarchive: out of memory") }
-            defer { archive_entry_free(e) }
-            var entryName = name(rel)
-            if type == S_IFDIR && !entryName.hasSuffix("/") { entryName += "/" }
-            archive_entry_copy_pathname(e, entryName)
-            archive_entry_set_perm(e, mode_t(st.st_mode & 0o7777))
-            archive_entry_set_uid(e, la_int64_t(st.st_uid))
-            archive_entry_set_gid(e, la_int64_t(st.st_gid))
-            archive_entry_set_mtime(e, time_t(st.st_mtim.tv_sec), 0)
-            archive_entry_set_filetype(e, UInt32(type))
-            var size: Int64 = 0
-            switch type {
-            case S_IFLNK:
+            let e = try TarEntry(name: name(rel), stat: st)
+            if type == S_IFLNK {
                 var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
                 let n = readlink(path, &buf, Int(PATH_MAX))
                 guard n >= 0 else { return }
-                archive_entry_copy_symlink(e, String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
-            case S_IFCHR, S_IFBLK:
-                archive_entry_set_rdev(e, st.st_rdev)
-            case S_IFREG:
-                size = Int64(st.st_size)
-            default: break
+                e.symlink = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             }
-            if type != S_IFDIR && st.st_nlink > 1 {
-                let key = "\(st.st_dev):\(st.st_ino)"
-                if let first = seen[key] {
-                    archive_entry_copy_hardlink(e, first)
-                    size = 0
-                } else {
-                    seen[key] = entryName
-                }
-            }
-            archive_entry_set_size(e, la_int64_t(size))
-            try w.header(e)
-            if size > 0 { try w.data(fd, size: size) }
+            links.link(e, st)
+            try w.writeHeader(e)
+            if e.size > 0 { try w.writeData(from: fd, size: e.size) }
             if type == S_IFDIR {
                 for child in listDirectory(path) { try add(path + "/" + child, rel + "/" + child) }
             }
@@ -122,63 +85,5 @@ enum LocalArchive {
         }
         names.sort { $0.lexicographicallyPrecedes($1) }
         return names.map { String(decoding: $0, as: UTF8.self) }
-    }
-
-    /// A libarchive PAX writer into a byte sink (no padding after the end-of-archive blocks).
-    final class TarSink {
-        final class Box {
-            let write: (UnsafeRawBufferPointer) throws -> Void
-            var error: (any Error)?
-            init(_ w: @escaping (UnsafeRawBufferPointer) throws -> Void) { write = w }
-        }
-        let a: OpaquePointer
-        let box: Box
-        var buffer = [UInt8](repeating: 0, count: 256 << 10)
-
-        init(_ sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
-            guard let a = archive_write_new() else { throw CLIError("libarchive: cannot allocate a writer") }
-            self.a = a
-            box = Box(sink)
-            archive_write_set_format_pax_restricted(a)
-            archive_write_set_bytes_per_block(a, 64 << 10)
-            archive_write_set_bytes_in_last_block(a, 1)
-            let r = archive_write_open2(a, Unmanaged.passUnretained(box).toOpaque(), nil, { _, ctx, buf, len in
-                let box = Unmanaged<Box>.fromOpaque(ctx!).takeUnretainedValue()
-                do {
-                    try box.write(UnsafeRawBufferPointer(start: buf, count: len))
-                    return la_ssize_t(len)
-                } catch {
-                    box.error = error
-                    return -1
-                }
-            }, nil, nil)
-            guard r == ARCHIVE_OK else { throw CLIError("libarchive: cannot open the tar writer") }
-        }
-
-        deinit { archive_write_free(a) }
-
-        func fail() -> any Error {
-            box.error ?? CLIError(archive_error_string(a).map { String(cString: $0) } ?? "error writing the archive")
-        }
-
-        func header(_ e: OpaquePointer) throws {
-            if archive_write_header(a, e) < ARCHIVE_WARN { throw fail() }
-        }
-
-        func data(_ fd: Int32, size: Int64) throws {
-            var left = size
-            while left > 0 {
-                let want = Int(min(Int64(buffer.count), left))
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, want) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                if buffer.withUnsafeBytes({ archive_write_data(a, $0.baseAddress, n) }) < 0 { throw fail() }
-                left -= Int64(n)
-            }
-        }
-
-        func finish() throws {
-            if archive_write_close(a) != ARCHIVE_OK { throw fail() }
-        }
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import OCI
 
 /// The parts of Go's `fmt` and `strconv` the CLI needs to print exactly what the docker CLI prints.
 public enum GoFormat {
@@ -104,40 +105,8 @@ public enum GoFormat {
 
     // MARK: Quoting
 
-    /// Go's `strconv.Quote`.
-    public static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\u{07}": out += "\\a"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{0B}": out += "\\v"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    out += "\\x" + hex2(scalar.value)
-                } else if scalar.value >= 0x80 && !isPrintable(scalar) {
-                    out += scalar.value > 0xFFFF ? "\\U" + pad(String(scalar.value, radix: 16), 8) : "\\u" + pad(String(scalar.value, radix: 16), 4)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
-
-    static func isPrintable(_ s: Unicode.Scalar) -> Bool {
-        switch s.properties.generalCategory {
-        case .control, .format, .surrogate, .privateUse, .unassigned, .lineSeparator, .paragraphSeparator: return false
-        case .spaceSeparator: return s == " "
-        default: return true
-        }
-    }
+    /// Go's `strconv.Quote` (kept here for the many formatting call sites; implemented in OCI).
+    public static func quote(_ s: String) -> String { GoQuote.quote(s) }
 
     static func hex2(_ v: UInt32) -> String { pad(String(v, radix: 16), 2) }
     static func pad(_ s: String, _ n: Int) -> String { String(repeating: "0", count: max(0, n - s.count)) + s }

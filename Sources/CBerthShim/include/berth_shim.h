@@ -163,6 +163,13 @@ int berth_set_subreaper(int on);
 /// pidfd_open(2); -errno on failure.
 int berth_pidfd_open(pid_t pid);
 
+/// Loads `count` eBPF instructions (8 bytes each) as a BPF_PROG_TYPE_CGROUP_DEVICE program; returns
+/// its fd (close-on-exec) or -errno. The verifier's log goes to `log` (may be NULL).
+int berth_bpf_load_device_filter(const void *insns, int count, char *log, unsigned log_size);
+/// Attaches a device program to the cgroup v2 directory (BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI);
+/// 0 or -errno. The attachment keeps the program alive until the cgroup goes.
+int berth_bpf_attach_device_filter(const char *cgroup_dir, int prog_fd);
+
 #ifdef __cplusplus
 }
 #endif

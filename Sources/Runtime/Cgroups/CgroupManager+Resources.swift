@@ -140,9 +140,7 @@ extension CgroupManager {
             guard !key.contains("/"), key.contains(".") else { throw BerthError(.invalidArgument, "invalid unified key \(key)") }
             w.append((key, r.unified![key]!))
         }
-        // Device rules need an eBPF program on v2 (BPF_CGROUP_DEVICE); berth does not load one yet,
-        // so the allow-list is not enforced there (the default /dev of a container still only has
-        // the standard nodes).
+        // Device rules are no files on v2: `apply` attaches them as an eBPF program (DeviceFilter).
         return w
     }
 }

@@ -191,6 +191,11 @@ public struct CgroupManager: Sendable {
                 throw BerthError(.internalError, "setting cgroup \(file) to \(value)", cause: e)
             }
         }
+        if case .unified(let root) = layout, let devices = resources.devices {
+            // v2 has no devices.allow/deny: the same rules as an eBPF program (see DeviceFilter).
+            let program = try DeviceFilter.program(for: devices + Self.runcAllowedDevices)
+            try sys.attachDeviceFilter(program, cgroup: root + path)
+        }
     }
 
     /// Removes the cgroup directories (retrying briefly while the kernel still holds them).
