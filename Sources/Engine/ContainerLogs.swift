@@ -11,10 +11,15 @@ public struct ContainerLogEntry: Sendable, Equatable {
     /// As written (`2026-…T…​.123456789Z`).
     public var time: String
     public var nanos: Int64
+    /// The entry's `attrs` (labels/env log opts), shown by `logs --details`.
+    public var attrs: [String: String]? = nil
 
-    /// The 8-byte multiplexed frame header (stdout 1, stderr 2) + payload.
-    public func frame(timestamps: Bool, multiplexed: Bool) -> [UInt8] {
-        let payload = timestamps ? Array((time + " ").utf8) + log : log
+    /// The 8-byte multiplexed frame header (stdout 1, stderr 2) + payload. `details` prefixes the
+    /// attrs as moby does (`k=v,k2=v2 `, query-escaped, sorted; a lone space without attrs).
+    public func frame(timestamps: Bool, multiplexed: Bool, details: Bool = false) -> [UInt8] {
+        var payload = log
+        if details { payload = Array((ContainerLogs.detailsPrefix(attrs) + " ").utf8) + payload }
+        if timestamps { payload = Array((time + " ").utf8) + payload }
         guard multiplexed else { return payload }
         let n = UInt32(payload.count)
         let id: UInt8 = stream == "stderr" ? 2 : 1
@@ -28,13 +33,32 @@ public enum ContainerLogs {
         var log: String
         var stream: String
         var time: String
+        var attrs: [String: String]?
+    }
+
+    /// moby's `attrsByteSlice`: sorted `url.QueryEscape(k)=url.QueryEscape(v)` joined by commas.
+    static func detailsPrefix(_ attrs: [String: String]?) -> String {
+        func esc(_ s: String) -> String {
+            var out = ""
+            for b in s.utf8 {
+                switch b {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                     UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                    out.unicodeScalars.append(UnicodeScalar(b))
+                case UInt8(ascii: " "): out += "+"
+                default: out += String(format: "%%%02X", b)
+                }
+            }
+            return out
+        }
+        return (attrs ?? [:]).sorted { $0.key < $1.key }.map { esc($0.key) + "=" + esc($0.value) }.joined(separator: ",")
     }
 
     public static func parse(_ line: some Collection<UInt8>) -> ContainerLogEntry? {
         guard let l = try? JSONDecoder().decode(Line.self, from: Data(line)) else { return nil }
         let st = RFC3339.parseStamp(l.time)
         let nanos = st.map { $0.seconds * 1_000_000_000 + Int64($0.nanos) } ?? 0
-        return ContainerLogEntry(stream: l.stream, log: Array(l.log.utf8), time: l.time, nanos: nanos)
+        return ContainerLogEntry(stream: l.stream, log: Array(l.log.utf8), time: l.time, nanos: nanos, attrs: l.attrs)
     }
 
     /// Every entry of the log's rotated files (oldest first), not the current file.

@@ -5,6 +5,7 @@ import CArchive
 import CLinuxFS
 import Foundation
 import OCI
+import TarArchive
 
 /// What ``LayerWriter`` produced.
 public struct LayerWriterResult: Sendable, Hashable {
@@ -49,9 +50,15 @@ public enum LayerWriter {
                              sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws -> LayerWriterResult {
         guard compression != .zstd else { throw BerthError(.unsupported, "writing zstd layers is not supported") }
         let out = try OutputChain(gzip: compression == .gzip, sink: sink)
-        let walker = TreeWriter(root: directory, writer: out.tar, exclude: exclude)
+        // The raw tar ends right after its two zero blocks (as Go's archive/tar writes it): an empty
+        // layer is exactly 1024 bytes, whose digest Docker treats as "no layer".
+        let tar = try TarWriter(blockSize: 10240, mapError: { LayerWriterError.archive($0) }) { bytes in
+            try out.emit(bytes, compressed: false)
+        }
+        let walker = TreeWriter(root: directory, writer: tar.archive, exclude: exclude)
         do {
             try walker.writeTree()
+            try tar.finish()
             try out.finish()
         } catch {
             throw out.error ?? error
@@ -62,10 +69,10 @@ public enum LayerWriter {
     }
 }
 
-/// tar writer → (diffID hash) → raw+gzip writer → (blob hash) → sink. Both libarchive writers call
-/// back synchronously on the writing thread.
+/// (tar writer →) diffID hash → raw+gzip writer → blob hash → sink. Both libarchive writers call
+/// back synchronously on the writing thread; the tar writer's sink keeps this chain alive until its
+/// last flush.
 private final class OutputChain {
-    let tar: OpaquePointer
     private var gz: OpaquePointer?
     private let sink: (UnsafeRawBufferPointer) throws -> Void
     var rawHasher = DigestHasher()
@@ -76,13 +83,8 @@ private final class OutputChain {
 
     init(gzip: Bool, sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         self.sink = sink
-        guard let t = archive_write_new() else { throw BerthError(.internalError, "libarchive: cannot allocate a writer") }
-        tar = t
         if gzip {
-            guard let g = archive_write_new() else {
-                archive_write_free(t)
-                throw BerthError(.internalError, "libarchive: cannot allocate a writer")
-            }
+            guard let g = archive_write_new() else { throw BerthError(.internalError, "libarchive: cannot allocate a writer") }
             gz = g
             archive_write_set_format_raw(g)
             guard archive_write_add_filter_gzip(g) == ARCHIVE_OK else {
@@ -97,7 +99,12 @@ private final class OutputChain {
             let ctx = Unmanaged.passUnretained(self).toOpaque()
             guard archive_write_open(g, ctx, nil, { _, ctx, buf, n in
                 let me = Unmanaged<OutputChain>.fromOpaque(ctx!).takeUnretainedValue()
-                return me.emit(UnsafeRawBufferPointer(start: buf, count: n), compressed: true)
+                do {
+                    try me.emit(UnsafeRawBufferPointer(start: buf, count: n), compressed: true)
+                    return n
+                } catch {
+                    return -1
+                }
             }, nil) == ARCHIVE_OK else { throw LayerWriterError.archive(g, "opening gzip stream") }
             guard let e = archive_entry_new() else { throw BerthError(.internalError, "libarchive: out of memory") }
             defer { archive_entry_free(e) }
@@ -105,26 +112,16 @@ private final class OutputChain {
             archive_entry_set_filetype(e, AEType.regular)
             guard archive_write_header(g, e) == ARCHIVE_OK else { throw LayerWriterError.archive(g, "gzip stream header") }
         }
-        archive_write_set_format_pax_restricted(tar)
-        archive_write_add_filter_none(tar)
-        archive_write_set_bytes_per_block(tar, 10240)
-        // The raw tar ends right after its two zero blocks (as Go's archive/tar writes it): an empty
-        // layer is exactly 1024 bytes, whose digest Docker treats as "no layer".
-        archive_write_set_bytes_in_last_block(tar, 1)
-        let ctx = Unmanaged.passUnretained(self).toOpaque()
-        guard archive_write_open(tar, ctx, nil, { _, ctx, buf, n in
-            let me = Unmanaged<OutputChain>.fromOpaque(ctx!).takeUnretainedValue()
-            return me.emit(UnsafeRawBufferPointer(start: buf, count: n), compressed: false)
-        }, nil) == ARCHIVE_OK else { throw LayerWriterError.archive(tar, "opening tar stream") }
     }
 
     deinit {
-        archive_write_free(tar)
         if let gz { archive_write_free(gz) }
     }
 
-    private func emit(_ bytes: UnsafeRawBufferPointer, compressed: Bool) -> Int {
-        guard error == nil else { return -1 }
+    /// Takes raw tar bytes (`compressed: false`) or the gzip writer's output; the first error is
+    /// kept (libarchive only sees the failure).
+    func emit(_ bytes: UnsafeRawBufferPointer, compressed: Bool) throws {
+        if let error { throw error }
         do {
             if compressed || gz == nil {
                 blobHasher.update(bytes)
@@ -141,17 +138,15 @@ private final class OutputChain {
                     }
                 }
             }
-            return bytes.count
         } catch {
             if self.error == nil { self.error = error }
-            return -1
+            throw error
         }
     }
 
     func finish() throws {
         precondition(!finished)
         finished = true
-        if archive_write_close(tar) != ARCHIVE_OK { throw error ?? LayerWriterError.archive(tar, "closing tar stream") }
         if let gz, archive_write_close(gz) != ARCHIVE_OK { throw error ?? LayerWriterError.archive(gz, "closing gzip stream") }
         if let error { throw error }
     }
@@ -159,9 +154,11 @@ private final class OutputChain {
 
 enum LayerWriterError {
     static func archive(_ a: OpaquePointer, _ context: String) -> BerthError {
-        let msg = archive_error_string(a).map { String(cString: $0) } ?? "unknown error"
-        let code = archive_errno(a)
-        if code == ENOSPC || code == EDQUOT { return BerthError(.internalError, "\(context): no space left on device") }
-        return BerthError(.internalError, "\(context): \(msg)")
+        archive(TarArchiveError(a, operation: context))
+    }
+
+    static func archive(_ e: TarArchiveError) -> BerthError {
+        if e.code == ENOSPC || e.code == EDQUOT { return BerthError(.internalError, "\(e.operation): no space left on device") }
+        return BerthError(.internalError, e.description)
     }
 }

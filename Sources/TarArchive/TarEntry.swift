@@ -114,10 +114,7 @@ public final class TarEntry {
 
     /// Modification time; nil when the header has none.
     public var mtime: timespec? {
-        get {
-            guard archive_entry_mtime_is_set(pointer) != 0 else { return nil }
-            return timespec(tv_sec: archive_entry_mtime(pointer), tv_nsec: Int(archive_entry_mtime_nsec(pointer)))
-        }
+        get { time(archive_entry_mtime_is_set, archive_entry_mtime, archive_entry_mtime_nsec) }
         set {
             if let t = newValue { archive_entry_set_mtime(pointer, t.tv_sec, t.tv_nsec) } else { archive_entry_unset_mtime(pointer) }
         }
@@ -125,13 +122,15 @@ public final class TarEntry {
 
     /// Access time; nil when the header has none.
     public var atime: timespec? {
-        get {
-            guard archive_entry_atime_is_set(pointer) != 0 else { return nil }
-            return timespec(tv_sec: archive_entry_atime(pointer), tv_nsec: Int(archive_entry_atime_nsec(pointer)))
-        }
+        get { time(archive_entry_atime_is_set, archive_entry_atime, archive_entry_atime_nsec) }
         set {
             if let t = newValue { archive_entry_set_atime(pointer, t.tv_sec, t.tv_nsec) } else { archive_entry_unset_atime(pointer) }
         }
+    }
+
+    private func time(_ isSet: (OpaquePointer?) -> Int32, _ sec: (OpaquePointer?) -> time_t,
+                      _ nsec: (OpaquePointer?) -> Int) -> timespec? {
+        isSet(pointer) != 0 ? timespec(tv_sec: sec(pointer), tv_nsec: nsec(pointer)) : nil
     }
 
     /// Device numbers of a character or block device entry.

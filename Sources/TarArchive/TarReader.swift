@@ -69,10 +69,9 @@ public final class TarReader {
         if decompress { archive_read_support_filter_all(a) }
         archive_read_support_format_tar(a)
         archive_read_support_format_empty(a)
+        // Fully initialized: a throw from here on runs deinit, which frees the reader.
         guard open(a, input.map { Unmanaged.passUnretained($0).toOpaque() }) == ARCHIVE_OK else {
-            let e = failure("opening the archive")
-            archive_read_free(a)
-            throw e
+            throw failure("opening the archive")
         }
     }
 

@@ -59,11 +59,8 @@ public final class TarWriter {
                 return -1
             }
         }, nil, nil)
-        guard r == ARCHIVE_OK else {
-            let e = failure("opening the tar writer")
-            archive_write_free(a)
-            throw e
-        }
+        // Fully initialized: a throw from here on runs deinit, which frees the writer.
+        guard r == ARCHIVE_OK else { throw failure("opening the tar writer") }
     }
 
     deinit {

@@ -425,3 +425,50 @@ def test_stats_no_stream_and_stream(berthd, busybox, uniq):
         gen.close()
     finally:
         berthd.docker("rm", "-f", a, b)
+
+
+# ---------------------------------------------------------------- json-file attrs
+def test_log_opts_attrs_and_details(berthd, busybox, uniq):
+    name = f"attrs-{uniq}"
+    berthd.docker("run", "--name", name, "-l", "com.x=1", "-l", "y=a<b c", "-e", "FOO=bar", "--log-opt", "labels=com.x,y,nope",
+                  "--log-opt", "env=FOO", "--log-opt", "tag={{.Name}}", busybox, "sh", "-c", "echo hi; echo err >&2").check()
+    plain = f"attrs0-{uniq}"
+    berthd.docker("run", "--name", plain, busybox, "echo", "plain").check()
+    try:
+        lines = sorted(Path(inspect(berthd, name)["LogPath"]).read_text().splitlines(), key=lambda l: '"stderr"' in l)
+        assert len(lines) == 2
+        # moby's field order and json.Marshal of the attrs map (sorted keys, HTML-safe escapes)
+        assert re.fullmatch(r'\{"log":"hi\\n","stream":"stdout","attrs":\{"FOO":"bar","com.x":"1",'
+                            rf'"tag":"{name}","y":"a\\u003cb c"\}},"time":"[0-9T:.-]+Z"\}}', lines[0]), lines[0]
+        entries = [json.loads(l) for l in lines]
+        assert [e["stream"] for e in entries] == ["stdout", "stderr"]
+        r = berthd.docker("logs", "--details", name).check()
+        assert r.out == f"FOO=bar,com.x=1,tag={name},y=a%3Cb+c hi\n" and r.err == f"FOO=bar,com.x=1,tag={name},y=a%3Cb+c err\n"
+        assert berthd.berth("logs", "--details", name).check().out == r.out
+        assert berthd.docker("logs", "--details", plain).check().out == " plain\n"
+        assert '"attrs"' not in Path(inspect(berthd, plain)["LogPath"]).read_text()
+        assert berthd.docker("logs", name).check().out == "hi\n"
+    finally:
+        berthd.docker("rm", "-f", name, plain)
+
+
+@needs_v1
+def test_update_and_healthcheck_with_real_runc(daemon_factory, pushed, uniq):
+    """The same paths through `runc update -r FILE` and runc exec (`--add-runtime`)."""
+    if not os.path.exists("/usr/sbin/runc"):
+        pytest.skip("runc not installed")
+    d = daemon_factory(extra_args=["--add-runtime", "realrunc=/usr/sbin/runc"])
+    ref = pushed.ref("it/busybox")
+    d.docker("pull", "-q", ref).check()
+    d.docker("run", "-d", "--name", "rr", "--runtime", "realrunc", "--health-cmd", "true", "--health-interval", "200ms",
+             ref, "sleep", "600").check()
+    try:
+        d.docker("update", "-m", "80m", "--memory-swap", "160m", "--pids-limit", "40", "--cpu-shares", "300", "rr").check()
+        lim = limits(d, "rr")
+        assert (lim["memory"], lim["memsw"], lim["pids"], lim["shares"]) == (80 * MIB, 160 * MIB, "40", 300)
+        r = d.api("POST", "/containers/rr/update", {"MemorySwap": 10 * MIB})
+        assert r.status == 500 and "Cannot update container" in r.json()["message"], r
+        assert limits(d, "rr") == lim and inspect(d, "rr")["HostConfig"]["MemorySwap"] == 160 * MIB
+        wait_for(lambda: health(d, "rr")["Status"] == "healthy", 15, 0.1, what="healthy with runc")
+    finally:
+        d.docker("rm", "-f", "rr")

@@ -144,7 +144,7 @@ extension APIRoutes {
         if src.logDriver == "none" {
             throw BerthError(.invalidArgument, "configured logging driver does not support reading")
         }
-        let follow = req.query.bool("follow"), timestamps = req.query.bool("timestamps")
+        let follow = req.query.bool("follow"), timestamps = req.query.bool("timestamps"), details = req.query.bool("details")
         let since = try EventTime.parse(req.query["since"] ?? "", name: "since") ?? 0
         let until = try EventTime.parse(req.query["until"] ?? "", name: "until")
         let tailRaw = req.query["tail"] ?? "all"
@@ -160,13 +160,13 @@ extension APIRoutes {
             var entries = ContainerLogs.readRotated(src.path) + follower.poll()
             entries = entries.filter(keep)
             if let tail { entries = Array(entries.suffix(tail)) }
-            for e in entries { try await stream.write(ByteBuffer(bytes: e.frame(timestamps: timestamps, multiplexed: multiplexed))) }
+            for e in entries { try await stream.write(ByteBuffer(bytes: e.frame(timestamps: timestamps, multiplexed: multiplexed, details: details))) }
             guard follow else { return }
             if let until, until <= EventTime.now() { return }
             while true {
                 let running = await c.isRunning(src.id)
                 for e in follower.poll() where keep(e) {
-                    try await stream.write(ByteBuffer(bytes: e.frame(timestamps: timestamps, multiplexed: multiplexed)))
+                    try await stream.write(ByteBuffer(bytes: e.frame(timestamps: timestamps, multiplexed: multiplexed, details: details)))
                 }
                 if !running { return }
                 if let until, until <= EventTime.now() { return }
