@@ -64,7 +64,7 @@ let package = Package(
         ]),
         .target(name: "APIModels"),
         .target(name: "Engine", dependencies: [
-            "OCI", "Registry", "Storage", "Runtime", "APIModels", "CArchive", "TarArchive", "CLinuxFS",
+            "OCI", "Registry", "Storage", "Runtime", "APIModels", "TarArchive", "CLinuxFS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
