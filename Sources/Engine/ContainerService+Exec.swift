@@ -27,7 +27,7 @@ extension ContainerService {
         guard let cmd = body.Cmd, !cmd.isEmpty else { throw BerthError(.invalidArgument, "No exec command specified") }
         let id = ContainerNames.newID()
         execs[id] = ExecRecord(id: id, containerID: r.ID, body: body)
-        await publish("exec_create: " + cmd.joined(separator: " "), r, extra: ["execID": id])
+        await publish("exec_create: " + Self.execEventCommand(cmd), r, extra: ["execID": id])
         return id
     }
 
@@ -127,7 +127,7 @@ extension ContainerService {
         }
         execs[id]?.running = true
         execs[id]?.pid = Int(pid)
-        await publish("exec_start: " + (e.body.Cmd ?? []).joined(separator: " "), c, extra: ["execID": id])
+        await publish("exec_start: " + Self.execEventCommand(e.body.Cmd ?? []), c, extra: ["execID": id])
         watchExec(id, monitorPid: msg.monitorPid)
         return result.fd
     }
@@ -160,5 +160,11 @@ extension ContainerService {
         let e = try execRecord(id)
         guard e.running else { throw BerthError(.conflict, "Exec \(id) is not running") }
         _ = ContainerSystem.writeControl(execDir(id) + "/ctl", "resize \(height) \(width)\n")
+    }
+
+    /// dockerd's event text: entrypoint, a space, then the arguments (so `true` reads "true ").
+    static func execEventCommand(_ cmd: [String]) -> String {
+        guard let first = cmd.first else { return " " }
+        return first + " " + cmd.dropFirst().joined(separator: " ")
     }
 }

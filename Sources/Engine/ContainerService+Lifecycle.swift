@@ -94,8 +94,10 @@ extension ContainerService {
         try CFS.mkdirAll(layerDir(id) + "/diff")
         try CFS.mkdirAll(layerDir(id) + "/work", mode: 0o700)
         try CFS.mkdirAll(merged)
+        // An auto-removed container's upper dir is deleted after this one run: a volatile overlay
+        // (no sync of the host's file system when it is unmounted at exit).
         try ContainerSystem.mountOverlay(lower: r.LowerDirs, upper: layerDir(id) + "/diff", work: layerDir(id) + "/work",
-                                         target: merged)
+                                         target: merged, volatile: r.HostConfig.AutoRemove == true)
         for m in try ContainerMount.parse(r.HostConfig) where m.createSource && !FileManager.default.fileExists(atPath: m.source) {
             try CFS.mkdirAll(m.source)
         }

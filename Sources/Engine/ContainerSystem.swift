@@ -163,11 +163,13 @@ enum ContainerSystem {
 
     // MARK: - Mounts
 
-    static func mountOverlay(lower: [String], upper: String, work: String, target: String) throws {
+    /// `volatile`: for an upper dir that is deleted after one run (`--rm`): no sync of the upper file
+    /// system at unmount (see `OverlayMount.mount`).
+    static func mountOverlay(lower: [String], upper: String, work: String, target: String, volatile: Bool = false) throws {
         if hasOwnDevice(target) { return }
         // Lower dirs go through short links in `<layer dir>/l` (OverlayMount): any number of layers fits.
         let linkDir = (upper as NSString).deletingLastPathComponent + "/l"
-        try OverlayMount.mount(lowers: lower, upper: upper, work: work, target: target, linkDir: linkDir)
+        try OverlayMount.mount(lowers: lower, upper: upper, work: work, target: target, linkDir: linkDir, volatile: volatile)
     }
 
     /// Unmounts everything stacked on `target`. `umount2` itself says when nothing is left

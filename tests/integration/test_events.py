@@ -78,3 +78,21 @@ def test_events_since_until_replay(berthd, reg_http, uniq):
                       "--format", "{{.Type}} {{.Action}}", timeout=30)
     assert r.rc == 0, r
     assert "image pull" in r.lines() and "image tag" in r.lines()
+
+
+def test_exec_events_text_as_dockerd(berthd, pushed, uniq):
+    """dockerd writes "exec_create: " + entrypoint + " " + args: a one-word command keeps its trailing space."""
+    berthd.docker("pull", "-q", pushed.ref("it/busybox")).check()
+    name = f"exev-{uniq}"
+    since = int(time.time())
+    berthd.docker("run", "-d", "--name", name, pushed.ref("it/busybox"), "sleep", "60").check()
+    try:
+        berthd.docker("exec", name, "true").check()
+        berthd.docker("exec", name, "echo", "a", "b").check()
+        evs = berthd.client.events(since=since, until=int(time.time()) + 1, decode=True,
+                                   filters={"container": name})
+        actions = [e["Action"] for e in evs]
+        for a in ("exec_create: true ", "exec_start: true ", "exec_create: echo a b", "exec_start: echo a b"):
+            assert a in actions, actions
+    finally:
+        berthd.docker("rm", "-f", name)
