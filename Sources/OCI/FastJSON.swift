@@ -70,12 +70,16 @@ public struct FastJSONReader {
     }
 
     /// Iterates the members of an object: `body` gets each key and must consume its value.
+    /// A repeated key is declined (JSONDecoder keeps the first; leave such input to it).
     public mutating func object(_ body: (inout FastJSONReader, String) throws -> Void) throws {
         try expect(UInt8(ascii: "{"))
         if try peek() == UInt8(ascii: "}") { i += 1; return }
+        var seen: [String] = []
         while true {
             guard try peek() == UInt8(ascii: "\"") else { throw Unsupported() }
             let key = try string()
+            guard !seen.contains(key) else { throw Unsupported() }
+            seen.append(key)
             try expect(UInt8(ascii: ":"))
             try body(&self, key)
             switch try peek() {

@@ -86,6 +86,8 @@ import Testing
         #"{"ociVersion":"1","linux":{"resources":{"pids":{}}}}"#,              // pids.limit missing
         #"{"ociVersion":"1","linux":{"seccomp":{"defaultAction":"A","syscalls":[{"action":"B"}]}}}"#,
         #"[]"#,
+        #"{"ociVersion":"1","hostname":"first","hostname":"second"}"#,           // repeated key: JSONDecoder keeps the first
+        #"{"ociVersion":"1","annotations":{"k":"1","k":"2"}}"#,
     ])
     func declinedInputsFallBackToJSONDecoder(json: String) {
         let fast = Spec.fastDecode(Array(json.utf8))

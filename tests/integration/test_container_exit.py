@@ -207,3 +207,25 @@ def test_reused_monitor_pid_is_not_the_monitor(daemon_factory, pushed):
         stop_pid(decoy.pid)
         decoy.wait(5)
         d.docker("rm", "-f", "reused")
+
+
+def overlay_options(merged: Path) -> str:
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        f = line.split()
+        if f[4] == str(merged):
+            return f[-1]  # super options
+    raise AssertionError(f"{merged} is not mounted")
+
+
+def test_rm_containers_get_a_volatile_overlay(berthd, busybox, uniq):
+    """--rm: the upper dir is thrown away, so its overlay is volatile (no sync of the host's file
+    system when it is unmounted at exit); a kept container's overlay is not."""
+    berth_only(berthd)
+    rm = berthd.docker("run", "-d", "--rm", "--name", f"vol-{uniq}", busybox, "sleep", "600").check().out.strip()
+    kept = berthd.docker("run", "-d", "--name", f"novol-{uniq}", busybox, "sleep", "600").check().out.strip()
+    try:
+        assert "volatile" in overlay_options(berthd.data_root / "overlay2" / rm / "merged").split(",")
+        assert "volatile" not in overlay_options(berthd.data_root / "overlay2" / kept / "merged").split(",")
+    finally:
+        berthd.docker("rm", "-f", f"vol-{uniq}", f"novol-{uniq}")
+    assert not (berthd.data_root / "overlay2" / rm).exists()
