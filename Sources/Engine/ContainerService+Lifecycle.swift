@@ -76,6 +76,7 @@ extension ContainerService {
             try await launch(&r)
         } catch {
             ContainerSystem.unmount(mergedDir(id))
+            ContainerSystem.removeNetns(netnsPath(id))
             if var cur = containers[id] {
                 cur.State.Error = (error as? BerthError)?.message ?? "\(error)"
                 if cur.State.ExitCode == 0 { cur.State.ExitCode = r.State.ExitCode == 0 ? 128 : r.State.ExitCode }
@@ -114,10 +115,20 @@ extension ContainerService {
         }
         let dir = containerDir(id)
         let cgroupV2 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
-        let spec = try ContainerSpecBuilder.build(
+        var spec = try ContainerSpecBuilder.build(
             id: id, config: r.Config, host: r.HostConfig,
             paths: .init(rootfs: merged, hostname: dir + "/hostname", hosts: dir + "/hosts", resolvConf: dir + "/resolv.conf"),
             user: user, cgroupV2: cgroupV2, initPath: r.HostConfig.Init == true ? Self.findInit() : nil)
+        // A new network namespace is made (with loopback up) and pinned by the monitor before the
+        // runtime runs, as Docker's sandbox: the bundle joins it, and the runtime creates and
+        // starts in one `run -d` (no create / lo up / start round; runc brings lo up itself,
+        // berth-runtime does not).
+        var netns: String?
+        if let i = spec.linux?.namespaces?.firstIndex(where: { $0.type == "network" && $0.path == nil }) {
+            netns = netnsPath(id)
+            spec.linux?.namespaces?[i].path = netns
+            try CFS.mkdirAll(execRoot + "/netns", mode: 0o700)
+        }
         let bundle = bundleDir(id)
         try CFS.mkdirAll(bundle, mode: 0o700)
         let enc = JSONEncoder()
@@ -158,10 +169,7 @@ extension ContainerService {
         let pending = pendingAttach.removeValue(forKey: id) ?? []
         argv.append("--start")
         if !pending.isEmpty { argv.append("--attach-wait") }
-        // A new network namespace gets its loopback up before the process starts (runc does this
-        // itself; berth-runtime does not): the monitor does it between create and start, cheaper
-        // than a createRuntime hook (sh + nsenter + ip on every start).
-        if r.HostConfig.NetworkMode != "host" { argv.append("--lo-up") }
+        if let netns { argv += ["--netns", netns] }
         let command = argv, clients = pending.count
         let result: (fds: [Int32], msg: MonitorSyncMessage?, status: Int32) = await ContainerSystem.blocking {
             guard let p = ContainerSystem.LineProcess(command) else {
@@ -296,6 +304,7 @@ extension ContainerService {
         // An auto-removed container is deleted right below: no need to write its state first (if
         // berthd stops in between, restore finds the exit file and removes it then).
         let autoRemove = r.HostConfig.AutoRemove == true
+        ContainerSystem.removeNetns(netnsPath(r.ID))  // the monitor's job, unless it was lost
         if autoRemove {
             containers[r.ID] = r  // destroy (below) deletes it from the runtime and unmounts
         } else {
@@ -418,6 +427,7 @@ extension ContainerService {
                 startHealth(r.ID, fresh: false)
             } else {
                 ContainerSystem.unmount(mergedDir(r.ID))
+                ContainerSystem.removeNetns(netnsPath(r.ID))
             }
         }
         // Auto-removed containers that exited while berthd was down.

@@ -62,6 +62,8 @@ public actor ContainerService {
     /// Short: the monitor's `DIR/console.sock` must fit in a sockaddr_un.
     func monitorDir(_ id: String) -> String { "\(execRoot)/m/\(id.prefix(16))" }
     func logPath(_ id: String) -> String { containerDir(id) + "/\(id)-json.log" }
+    /// The container's network namespace while it runs (made and removed by its monitor).
+    func netnsPath(_ id: String) -> String { "\(execRoot)/netns/\(id)" }
 
     // MARK: - Lookup
 
@@ -277,6 +279,7 @@ public actor ContainerService {
         let deleteArgv = hasRuntimeState(r) ? runtimeArgv(r, ["delete", "--force", r.ID]) : nil
         async let deleted = ContainerSystem.runIfAny(deleteArgv)
         ContainerSystem.unmount(mergedDir(r.ID))
+        ContainerSystem.removeNetns(netnsPath(r.ID))
         try? CFS.removeTree(layerDir(r.ID))
         try? CFS.removeTree(containerDir(r.ID))
         try? CFS.removeTree(monitorDir(r.ID))

@@ -185,6 +185,13 @@ enum ContainerSystem {
         }
     }
 
+    /// Removes a pinned network namespace (`berth-monitor --netns`): normally its monitor did at the
+    /// exit; this covers a monitor that was killed. Two syscalls when there is nothing to do.
+    static func removeNetns(_ path: String) {
+        umount2(path, Int32(MNT_DETACH))
+        unlink(path)
+    }
+
     /// Whether `path` is on another device than its parent directory: true for an overlay (or any
     /// other file system) mounted there. A stat of two paths instead of reading mountinfo.
     static func hasOwnDevice(_ path: String) -> Bool {

@@ -290,6 +290,9 @@ static void finish(struct monitor *m) {
         sig = WTERMSIG(m->status);
         code = 128 + sig;
     }
+    /* The network namespace made for the process (--netns) goes with it, before the exit is
+     * announced: whoever sees the exit file finds it gone. */
+    netns_remove(m->o.netns);
     char ts[32], json[256];
     fmt_time(ts, &m->exited_at);
     int n = snprintf(json, sizeof json, "{\"pid\":%d,\"exitCode\":%d,\"signal\":%d,\"exitedAt\":\"%s\",\"oomKilled\":%s}\n",

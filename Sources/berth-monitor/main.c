@@ -31,7 +31,7 @@ static struct monitor M;
 static int msg_fd = -1;           /* where sync messages go: --sync-fd, else the pipe to the parent */
 static int status_fd = -1;        /* with --sync-fd: the pipe to the parent, for the 1-byte outcome */
 static struct timespec t0;        /* main() entry, for the timing lines in --monitor-log */
-static bool exec_dir_created, log_created, runtime_created, owns_files;
+static bool exec_dir_created, log_created, runtime_created, owns_files, netns_created;
 static char pid_file_buf[PATH_MAX], exit_file_buf[PATH_MAX], mpid_file_buf[PATH_MAX];
 
 static void usage(FILE *f) {
@@ -60,6 +60,7 @@ static void usage(FILE *f) {
           "  --start                 run RUNTIME start ID after create (default: the caller starts it)\n"
           "  --attach-wait           with --exec/--start: start the process only once an attach client is connected\n"
           "  --lo-up                 after create: bring lo up in the container's network namespace\n"
+          "  --netns PATH            first make a network namespace (lo up) pinned at PATH; the bundle joins it\n"
           "  --monitor-log FILE      the monitor's own diagnostics (default: none)\n"
           "  --version, --help\n",
           f);
@@ -129,6 +130,7 @@ static void fail(const char *fmt, ...) {
         kill(M.pid, SIGKILL);
     }
     jsonlog_close(&M.log);
+    if (netns_created) netns_remove(M.o.netns);
     cleanup_files();
     size_t n = 0;
     memcpy(line, "{\"error\":", 9);
@@ -144,7 +146,7 @@ static void fail(const char *fmt, ...) {
 enum {
     O_ID = 256, O_BUNDLE, O_RUNTIME, O_RUNTIME_ROOT, O_RUNTIME_ARG, O_EXEC_DIR, O_LOG_PATH, O_LOG_DRIVER,
     O_LOG_MAX_SIZE, O_LOG_MAX_FILE, O_TERMINAL, O_STDIN, O_STDIN_ONCE, O_EXIT_FILE, O_PID_FILE,
-    O_MONITOR_PID_FILE, O_SYNC_FD, O_EXEC, O_PROCESS, O_START, O_ATTACH_WAIT, O_LO_UP, O_MONITOR_LOG, O_LOG_ATTRS, O_VERSION, O_HELP,
+    O_MONITOR_PID_FILE, O_SYNC_FD, O_EXEC, O_PROCESS, O_START, O_ATTACH_WAIT, O_LO_UP, O_NETNS, O_MONITOR_LOG, O_LOG_ATTRS, O_VERSION, O_HELP,
 };
 
 static const struct option longopts[] = {
@@ -171,6 +173,7 @@ static const struct option longopts[] = {
     {"start", no_argument, 0, O_START},
     {"attach-wait", no_argument, 0, O_ATTACH_WAIT},
     {"lo-up", no_argument, 0, O_LO_UP},
+    {"netns", required_argument, 0, O_NETNS},
     {"monitor-log", required_argument, 0, O_MONITOR_LOG},
     {"version", no_argument, 0, O_VERSION},
     {"help", no_argument, 0, O_HELP},
@@ -257,6 +260,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
         case O_START: o->start = true; break;
         case O_ATTACH_WAIT: o->attach_wait = true; break;
         case O_LO_UP: o->lo_up = true; break;
+        case O_NETNS: o->netns = optarg; break;
         case O_MONITOR_LOG: o->monitor_log = optarg; break;
         case O_VERSION: printf("berth-monitor %s\n", MON_VERSION); exit(0);
         case O_HELP: usage(stdout); exit(0);
@@ -274,6 +278,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
     if (!o->exec_mode && !o->bundle) return usage_error("--bundle is required%s", "");
     if (o->exec_mode && o->start) return usage_error("--start does not apply to --exec%s", "");
     if (o->exec_mode && o->lo_up) return usage_error("--lo-up does not apply to --exec%s", "");
+    if (o->exec_mode && o->netns) return usage_error("--netns does not apply to --exec%s", "");
     if (log_none) o->log_path = NULL;
     o->bundle = absolute(o->bundle);
     if (strchr(o->runtime, '/')) o->runtime = absolute(o->runtime); /* else: looked up in PATH */
@@ -282,6 +287,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
     o->log_path = absolute(o->log_path);
     o->process_file = absolute(o->process_file);
     o->monitor_log = absolute(o->monitor_log);
+    o->netns = absolute(o->netns);
     o->exit_file = absolute(o->exit_file);
     o->pid_file = absolute(o->pid_file);
     o->monitor_pid_file = absolute(o->monitor_pid_file);
@@ -485,7 +491,16 @@ static void run_monitor(void) {
         set_nonblock(cap_b);
     }
 
-    if (o->exec_mode && o->attach_wait) wait_attach();
+    if (o->netns) {
+        char err[512];
+        if (netns_create(o->netns, err, sizeof err) < 0) fail("%s", err);
+        netns_created = true;
+    }
+
+    /* --start without --lo-up: one `RUNTIME run --detach` (create and start in one process, one
+     * spawn less on the start path); attach clients are connected before it, as for exec. */
+    bool run_detached = o->start && !o->lo_up;
+    if ((o->exec_mode || run_detached) && o->attach_wait) wait_attach();
 
     const char *args[16];
     int a = 0;
@@ -495,7 +510,8 @@ static void run_monitor(void) {
         args[a++] = o->process_file;
         args[a++] = "--detach";
     } else {
-        args[a++] = "create";
+        args[a++] = run_detached ? "run" : "create";
+        if (run_detached) args[a++] = "--detach";
         args[a++] = "--bundle";
         args[a++] = o->bundle;
     }
@@ -522,6 +538,8 @@ static void run_monitor(void) {
         static char raw[8192];
         size_t rn = read_avail(cap_b, raw, sizeof raw / 2);
         rn += read_avail(cap_a, raw + rn, sizeof raw - rn);
+        /* A `run` may fail after its create step: delete whatever it left (no-op otherwise). */
+        if (run_detached) runtime_created = true;
         runtime_failed(o->exec_mode ? "exec" : "create", st, raw, rn);
     }
     runtime_created = true;
@@ -550,7 +568,7 @@ static void run_monitor(void) {
         mlog("timing: lo up from %ld us to %ld us", t_lo, elapsed_us());
     }
 
-    if (o->start) {
+    if (o->start && !run_detached) {
         if (o->attach_wait) wait_attach();
         static char raw[8192];
         const char *sargs[] = {"start", o->id, NULL};

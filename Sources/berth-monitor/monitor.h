@@ -41,6 +41,7 @@ struct options {
     const char *monitor_log;
     int sync_fd;
     bool terminal, stdin_open, stdin_once, exec_mode, start, attach_wait, lo_up;
+    const char *netns;          /* --netns PATH: create this pinned network namespace first */
 };
 
 /* ---- util.c */
@@ -90,6 +91,10 @@ int recv_console(int listen_fd);
 /* ---- netns.c */
 /* Sets `lo` up in pid's network namespace (nothing if it is ours). 0, or -1 with a message in err. */
 int netns_lo_up(pid_t pid, char *err, size_t errsz);
+/* A new network namespace with lo up, bind-mounted at path. 0, or -1 with a message in err. */
+int netns_create(const char *path, char *err, size_t errsz);
+/* Unmounts and removes a namespace made by netns_create (no-op if it is not there). */
+void netns_remove(const char *path);
 
 /* ---- loop.c */
 struct client {

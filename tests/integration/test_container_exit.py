@@ -230,3 +230,31 @@ def test_rm_containers_get_a_volatile_overlay(berthd, busybox, uniq):
     finally:
         berthd.docker("rm", "-f", f"vol-{uniq}", f"novol-{uniq}")
     assert not (berthd.data_root / "overlay2" / rm).exists()
+
+
+def is_mount(path: Path) -> bool:
+    return any(line.split()[4] == str(path) for line in Path("/proc/self/mountinfo").read_text().splitlines())
+
+
+def test_network_namespace_lives_with_the_process(berthd, busybox, uniq):
+    """A container's own network namespace (`--network none`) is pinned under the exec root while
+    it runs (loopback up) and gone after the exit, also when its monitor was killed."""
+    berth_only(berthd)
+    for how in ("exit", "monitor-killed"):
+        name = f"netns-{how}-{uniq}"
+        cid = berthd.docker("run", "-d", "--name", name, "--network", "none", busybox, "sleep", "600").check().out.strip()
+        try:
+            ns = berthd.exec_root / "netns" / cid
+            assert is_mount(ns)
+            pid = json.loads(berthd.docker("inspect", name).check().out)[0]["State"]["Pid"]
+            assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(ns).st_ino
+            out = berthd.docker("exec", name, "sh", "-c", "ip link show lo").check().out
+            assert "UP" in out.split(">")[0], out
+            if how == "exit":
+                berthd.docker("kill", name).check()
+            else:
+                os.kill(int((berthd.exec_root / "m" / cid[:16] / "monitor.pid").read_text()), 9)
+            berthd.docker("wait", name).check()
+            assert not ns.exists() and not is_mount(ns)
+        finally:
+            berthd.docker("rm", "-f", name)

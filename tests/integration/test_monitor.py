@@ -580,16 +580,16 @@ def test_bad_arguments(lab):
 
 # ---------------------------------------------------------------- cost
 def test_start_overhead(lab):
-    """What the monitor adds to create + start: its own time (from its --monitor-log timing lines:
-    ready - runtime create - runtime start), and wall clock vs the runtime alone (noisy on a busy host)."""
+    """What the monitor adds to starting a container: its own time (from its --monitor-log timing
+    lines: ready - the runtime's time), and wall clock vs the runtime alone (noisy on a busy host).
+    `--start` runs the runtime once (`run --detach`), not create + start."""
     def direct():
         cid = f"bm-{uuid.uuid4().hex[:10]}"
         lab.ids.append(cid)
         b = lab.bundle(["true"])
         t = time.perf_counter()
-        subprocess.run([lab.runtime, "--root", str(lab.state), "create", "--bundle", str(b), cid],
+        subprocess.run([lab.runtime, "--root", str(lab.state), "run", "--detach", "--bundle", str(b), cid],
                        check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run([lab.runtime, "--root", str(lab.state), "start", cid], check=True)
         return time.perf_counter() - t
 
     def monitored():
@@ -600,19 +600,63 @@ def test_start_overhead(lab):
         wall = time.perf_counter() - t
         assert r.pid
         text = mlog.read_text()
-        (c0, c1), (s0, s1) = [tuple(map(int, m)) for m in
-                              re.findall(r"timing: runtime \w+ from (\d+) us to (\d+) us", text)]
+        spans = re.findall(r"timing: runtime (\w+) from (\d+) us to (\d+) us", text)
+        assert [s[0] for s in spans] == ["run"], text
         ready = int(re.search(r"timing: ready at (\d+) us", text).group(1))
-        return wall, (ready - (c1 - c0) - (s1 - s0)) / 1e6
+        return wall, (ready - sum(int(b) - int(a) for _, a, b in spans)) / 1e6
 
     direct(), monitored()  # warm up
     d = sorted(direct() for _ in range(7))[3]
     ms = [monitored() for _ in range(7)]
     wall = sorted(w for w, _ in ms)[3]
     own = sorted(o for _, o in ms)
-    print(f"\nmedian create+start: runtime alone {d * 1000:.1f} ms, via berth-monitor {wall * 1000:.1f} ms; "
+    print(f"\nmedian start: runtime run -d alone {d * 1000:.1f} ms, via berth-monitor {wall * 1000:.1f} ms; "
           f"monitor's own time on that path: median {own[3] * 1000:.2f} ms, min {own[0] * 1000:.2f} ms")
     assert own[0] < 0.005  # min: what the monitor costs when the scheduler gets least in the way
+
+
+def test_lo_up_uses_create_then_start(lab):
+    b = lab.bundle(["true"])
+    mlog = lab.dir / "mlog-lo"
+    r = lab.launch(None, "--lo-up", "--monitor-log", mlog, bundle=b)
+    assert r.exit()["exitCode"] == 0
+    assert re.findall(r"timing: runtime (\w+) from", mlog.read_text()) == ["create", "start"]
+
+
+def _with_netns(spec_bundle: Path, path: Path):
+    cfg = json.loads((spec_bundle / "config.json").read_text())
+    for n in cfg["linux"]["namespaces"]:
+        if n["type"] == "network":
+            n["path"] = str(path)
+    (spec_bundle / "config.json").write_text(json.dumps(cfg))
+
+
+def test_netns_is_made_joined_and_removed(lab):
+    """--netns PATH: the monitor makes a network namespace with lo up pinned at PATH before the
+    runtime runs (the bundle joins it), stays in its own namespace, and removes PATH at the exit."""
+    ns = lab.dir / "netns-1"
+    b = lab.bundle(["sh", "-c", "ip link show lo | head -1; echo ready; read x; true"])
+    _with_netns(b, ns)
+    r = lab.launch(None, "--netns", ns, "--stdin", bundle=b)
+    wait_for(lambda: "ready" in r.raw_log(), 10, 0.05, what="container output")
+    assert re.search(r"<[^>]*\bUP\b[^>]*>", r.log()[0]["log"]), r.log()
+    host_ns = os.readlink("/proc/self/ns/net")
+    assert os.readlink(f"/proc/{r.pid}/ns/net") != host_ns
+    assert os.stat(f"/proc/{r.pid}/ns/net").st_ino == os.stat(ns).st_ino  # the pinned one
+    assert os.readlink(f"/proc/{r.monitor_pid}/ns/net") == host_ns
+    r.ctl("close-stdin")
+    assert r.exit()["exitCode"] == 0
+    assert not ns.exists() and str(ns) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_netns_removed_when_the_runtime_fails(lab):
+    ns = lab.dir / "netns-2"
+    b = lab.bundle(["/nonexistent"])
+    _with_netns(b, ns)
+    r = lab.launch(None, "--netns", ns, bundle=b)
+    assert r.rc == 1 and "error" in r.msg
+    assert not ns.exists() and str(ns) not in Path("/proc/self/mountinfo").read_text()
+    assert r.cid not in lab.listed()
 
 
 def test_oom_killed_flag(lab):
