@@ -237,3 +237,19 @@ def test_harness_registry_stops_cleanly():
     reg.cleanup()
     assert not d.exists()
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z"
+
+
+def test_kill_process_trees_mentioning(tmp_path):
+    from helpers.util import kill_process_trees_mentioning, pid_alive
+    marker = str(tmp_path) + "/"
+    p = subprocess.Popen(["sh", "-c", "sleep 300 & echo $!; wait", marker], stdout=subprocess.PIPE, text=True)
+    child = int(p.stdout.readline())
+    assert pid_alive(child)
+    killed = kill_process_trees_mentioning(marker)
+    assert p.pid in killed and child in killed
+    p.wait(5)
+    for _ in range(50):
+        if not pid_alive(child):
+            break
+        time.sleep(0.05)
+    assert not pid_alive(child)

@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from .util import REPO_ROOT, Fatal, Result, make_tmpdir, pid_alive, rmtree, run, stop_pid, unmount_under, wait_for
+from .util import (REPO_ROOT, Fatal, Result, kill_process_trees_mentioning, make_tmpdir, pid_alive, rmtree, run,
+                   stop_pid, unmount_under, wait_for)
 
 DAEMON_KIND = os.environ.get("BERTH_IT_DAEMON", "berthd")
 BERTHD = os.environ.get("BERTHD", str(REPO_ROOT / ".build/debug/berthd"))
@@ -216,6 +217,10 @@ class Daemon:
 
     def cleanup(self) -> None:
         self.stop()
+        # Containers outlive berthd (live restore) and dockerd's shims outlive a killed dockerd: stop
+        # whatever still runs for this daemon before unmounting its rootfs mounts.
+        if kill_process_trees_mentioning(str(self.tmp) + "/"):
+            time.sleep(0.2)
         unmount_under(self.tmp)
         rmtree(self.tmp)
 

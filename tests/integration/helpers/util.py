@@ -181,3 +181,44 @@ def which(name: str, extra: Iterable[str] = ()) -> str | None:
         if c.exists():
             return str(c)
     return shutil.which(name)
+
+
+def kill_process_trees_mentioning(text: str) -> list[int]:
+    """SIGKILL, by pid, every process whose command line contains `text` (e.g. a test daemon's private dir:
+    its berth-monitors, containerd-shims) together with all their descendants (the containers' processes),
+    so that a test run never leaves a container running after its daemon is gone. Returns the pids killed."""
+    me = os.getpid()
+    parent: dict[int, int] = {}
+    roots: list[int] = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        pid = int(d)
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                stat = f.read()
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        parent[pid] = int(stat[stat.rindex(b")") + 2:].split()[1])
+        if text in cmd and pid != me:
+            roots.append(pid)
+    children: dict[int, list[int]] = {}
+    for pid, pp in parent.items():
+        children.setdefault(pp, []).append(pid)
+    doomed: list[int] = []
+    todo = list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid in doomed or pid == me:
+            continue
+        doomed.append(pid)
+        todo.extend(children.get(pid, []))
+    for pid in doomed:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return doomed
+
