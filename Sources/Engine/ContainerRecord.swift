@@ -97,7 +97,11 @@ public enum ContainerNames {
     public static func newID() -> String {
         var bytes = [UInt8](repeating: 0, count: 32)
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
-        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var chars: [UInt8] = []
+        chars.reserveCapacity(64)
+        for b in bytes { chars.append(digits[Int(b >> 4)]); chars.append(digits[Int(b & 15)]) }
+        let hex = String(decoding: chars, as: UTF8.self)
         // moby rejects all-numeric IDs' short form (it would look like an integer).
         if Int(hex.prefix(12)) != nil { return newID() }
         return hex

@@ -104,9 +104,9 @@ extension ContainerService {
         if e.body.AttachStdin == true { argv += ["--stdin", "--stdin-once"] }
         if attach { argv.append("--attach-wait") }
         let command = argv
+        let monitor = ContainerSystem.LineProcess(command)  // spawned now; only the reads are blocking
         let result: (fd: Int32, msg: MonitorSyncMessage?) = await ContainerSystem.blocking {
-            let argv = command
-            guard let p = ContainerSystem.LineProcess(argv) else { return (-1, MonitorSyncMessage(error: "cannot run \(argv[0])")) }
+            guard let p = monitor else { return (-1, MonitorSyncMessage(error: "cannot run \(command[0])")) }
             var fd: Int32 = -1
             var final: MonitorSyncMessage?
             while let line = p.readLine() {

@@ -27,14 +27,14 @@ extension ContainerService {
 
     /// `berth-monitor`: `$BERTH_MONITOR`, else next to berthd.
     var monitorPath: String {
-        if let p = ProcessInfo.processInfo.environment["BERTH_MONITOR"], !p.isEmpty { return p }
+        if let p = ContainerSystem.env("BERTH_MONITOR") { return p }
         return ContainerSystem.executableDirectory() + "/berth-monitor"
     }
 
     /// The runtime binary and its global args for a runtime name.
     func runtimeInvocation(_ name: String) -> (path: String, args: [String]) {
         if name == DaemonConfig.stockRuntimeName || runtimes[name] == nil {
-            if let p = ProcessInfo.processInfo.environment["BERTH_RUNTIME"], !p.isEmpty { return (p, []) }
+            if let p = ContainerSystem.env("BERTH_RUNTIME") { return (p, []) }
             return (ContainerSystem.executableDirectory() + "/berth-runtime", [])
         }
         let rt = runtimes[name]!
@@ -54,7 +54,7 @@ extension ContainerService {
         await ContainerSystem.run(runtimeArgv(r, args))
     }
 
-    /// `RUNTIME [runtime args] --root ROOT ARGS…`, to run off the actor (`async let`) alongside other work.
+    /// `RUNTIME [runtime args] --root ROOT ARGS…` (for `ContainerSystem.Spawned`: started at once, awaited later).
     func runtimeArgv(_ r: ContainerRecord, _ args: [String]) -> [String] {
         let inv = runtimeInvocation(r.RuntimeName)
         return [inv.path] + inv.args + ["--root", runtimeRoot(r.RuntimeName)] + args
@@ -171,8 +171,11 @@ extension ContainerService {
         if !pending.isEmpty { argv.append("--attach-wait") }
         if let netns { argv += ["--netns", netns] }
         let command = argv, clients = pending.count
+        // Spawned here (posix_spawn is quick); only the blocking reads go to another thread, so the
+        // monitor starts without waiting for that thread to be scheduled.
+        let process = ContainerSystem.LineProcess(command)
         let result: (fds: [Int32], msg: MonitorSyncMessage?, status: Int32) = await ContainerSystem.blocking {
-            guard let p = ContainerSystem.LineProcess(command) else {
+            guard let p = process else {
                 return ([], MonitorSyncMessage(error: "exec \(command[0]): cannot spawn"), -1)
             }
             var fds: [Int32] = []
@@ -291,6 +294,9 @@ extension ContainerService {
     func handleExit(_ r0: ContainerRecord, code: Int, oom: Bool, at: String, error: String) async {
         guard var r = containers[r0.ID], r.State.Running else { return }
         unwatch(r.ID)
+        // The runtime's delete (a process) is on the critical path of `run --rm`: it starts first,
+        // the bookkeeping below runs meanwhile.
+        let deleting = ContainerSystem.Spawned(runtimeArgv(r, ["delete", "--force", r.ID]))
         stopHealth(r.ID, state: &r.State)
         r.State.Running = false
         r.State.Paused = false
@@ -306,21 +312,18 @@ extension ContainerService {
         let autoRemove = r.HostConfig.AutoRemove == true
         ContainerSystem.removeNetns(netnsPath(r.ID))  // the monitor's job, unless it was lost
         if autoRemove {
-            containers[r.ID] = r  // destroy (below) deletes it from the runtime and unmounts
+            containers[r.ID] = r  // destroy (below) unmounts and waits for the delete
         } else {
             update(r)
-            // Independent: the runtime's delete (a process) runs while the overlay is unmounted.
-            let argv = runtimeArgv(r, ["delete", "--force", r.ID])
-            async let deleted = ContainerSystem.run(argv)
             ContainerSystem.unmount(mergedDir(r.ID))
-            _ = await deleted
+            _ = await deleting?.finish()
         }
         if oom { await publish("oom", r) }
         await publish("die", r, extra: ["exitCode": "\(code)"])
         notifyExit(r)
         resumeExitWaits(r.ID)
         if autoRemove {
-            await destroy(r)
+            await destroy(r, deleting: deleting)
             return
         }
         let policy = r.HostConfig.RestartPolicy?.Name ?? "no"

@@ -226,17 +226,21 @@ public actor ContainerService {
         try save(r)
     }
 
-    func save(_ r: ContainerRecord) throws {
+    /// Writes `config.v2.json`, and `hostconfig.json` unless told it did not change (it is only
+    /// for tools that read dockerd's layout; berthd itself reads config.v2.json).
+    func save(_ r: ContainerRecord, hostConfig: Bool = true) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.withoutEscapingSlashes]
         let dir = containerDir(r.ID)
         try CFS.writeAtomically(dir + "/config.v2.json", Array(try enc.encode(r)))
-        try CFS.writeAtomically(dir + "/hostconfig.json", Array(try enc.encode(r.HostConfig)))
+        if hostConfig { try CFS.writeAtomically(dir + "/hostconfig.json", Array(try enc.encode(r.HostConfig))) }
     }
 
     func update(_ r: ContainerRecord) {
+        // State changes (start, exit, health) leave the host config alone: one file, not two.
+        let hostChanged = containers[r.ID].map { $0.HostConfig != r.HostConfig } ?? true
         containers[r.ID] = r
-        do { try save(r) } catch { logger.error("saving container \(r.ID): \(error)") }
+        do { try save(r, hostConfig: hostChanged) } catch { logger.error("saving container \(r.ID): \(error)") }
     }
 
     func publish(_ action: String, _ r: ContainerRecord, extra: [String: String] = [:]) async {
@@ -270,20 +274,24 @@ public actor ContainerService {
         await destroy(r)
     }
 
-    func destroy(_ r: ContainerRecord) async {
-        guard containers[r.ID] != nil else { return }
+    /// Removes the container everywhere. `deleting`: a `RUNTIME delete` already under way (the
+    /// exit path starts it first thing); otherwise one is started here when the runtime has state.
+    func destroy(_ r: ContainerRecord, deleting: ContainerSystem.Spawned? = nil) async {
+        guard containers[r.ID] != nil else {
+            _ = await deleting?.finish()  // reap it: someone else removed the container meanwhile
+            return
+        }
         containers.removeValue(forKey: r.ID)
         if names[r.Name] == r.ID { names.removeValue(forKey: r.Name) }
         unwatch(r.ID)
-        // The runtime's delete (a process, when it has state) runs while the files are removed.
-        let deleteArgv = hasRuntimeState(r) ? runtimeArgv(r, ["delete", "--force", r.ID]) : nil
-        async let deleted = ContainerSystem.runIfAny(deleteArgv)
+        // The runtime's delete (a process) runs while the files are removed.
+        let deleting = deleting ?? (hasRuntimeState(r) ? ContainerSystem.Spawned(runtimeArgv(r, ["delete", "--force", r.ID])) : nil)
         ContainerSystem.unmount(mergedDir(r.ID))
         ContainerSystem.removeNetns(netnsPath(r.ID))
         try? CFS.removeTree(layerDir(r.ID))
         try? CFS.removeTree(containerDir(r.ID))
         try? CFS.removeTree(monitorDir(r.ID))
-        _ = await deleted
+        _ = await deleting?.finish()
         try? CFS.removeTree(bundleDir(r.ID))
         try? await images.releaseImage(owner: "container-\(r.ID)", image: try? Digest(parsing: r.Image))
         for c in pendingAttach.removeValue(forKey: r.ID) ?? [] { c.yield(-1); c.finish() }

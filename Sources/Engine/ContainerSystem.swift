@@ -29,10 +29,48 @@ enum ContainerSystem {
         await blocking { runSync(argv) }
     }
 
-    /// `run(argv)`, or nothing when there is nothing to run.
-    static func runIfAny(_ argv: [String]?) async -> Output? {
-        guard let argv else { return nil }
-        return await run(argv)
+    /// A process spawned right away (posix_spawn on the calling thread: no hop to another thread
+    /// before it starts), its output collected by `finish`.
+    final class Spawned: Sendable {
+        let pid: pid_t
+        let out: Int32, err: Int32
+
+        init?(_ argv: [String]) {
+            var o: [Int32] = [-1, -1], e: [Int32] = [-1, -1]
+            let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+            guard socketpair(AF_UNIX, kind, 0, &o) == 0 else { return nil }
+            guard socketpair(AF_UNIX, kind, 0, &e) == 0 else { close(o[0]); close(o[1]); return nil }
+            let (rc, pid) = ContainerSystem.spawn(argv, stdout: o[1], stderr: e[1])
+            close(o[1])
+            close(e[1])
+            guard rc == 0 else { close(o[0]); close(e[0]); return nil }
+            self.pid = pid
+            self.out = o[0]
+            self.err = e[0]
+        }
+
+        /// Reads its output to EOF and reaps it (off the cooperative pool); call exactly once.
+        func finish() async -> Output {
+            let (pid, out, err) = (self.pid, self.out, self.err)
+            return await ContainerSystem.blocking {
+                let errBox = ResultBox()
+                let group = DispatchGroup()
+                group.enter()
+                DispatchQueue.global().async {
+                    errBox.bytes = readAll(err)
+                    group.leave()
+                }
+                let stdout = readAll(out)
+                group.wait()
+                close(out)
+                close(err)
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                return Output(status: code, stdout: String(decoding: stdout, as: UTF8.self),
+                              stderr: String(decoding: errBox.bytes, as: UTF8.self))
+            }
+        }
     }
 
     /// A spawned process with its stdout readable line by line (for the monitor's sync messages
@@ -300,6 +338,13 @@ enum ContainerSystem {
         return false
     }
 
+    /// A non-empty environment variable. `getenv`, not `ProcessInfo.environment`, which builds a
+    /// dictionary of the whole environment on every call (several times per container start).
+    static func env(_ name: String) -> String? {
+        guard let v = getenv(name), v.pointee != 0 else { return nil }
+        return String(cString: v)
+    }
+
     /// The directory of the running executable (`/proc/self/exe`).
     static func executableDirectory() -> String {
         var buf = [CChar](repeating: 0, count: 4096)
@@ -319,7 +364,19 @@ enum ContainerSystem {
         var t = time_t(secs)
         var tm = tm()
         gmtime_r(&t, &tm)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1,
-                      Int(tm.tm_mday), Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec), Int(nanos))
+        // By hand: String(format:) goes through CoreFoundation's formatter (a few µs per field).
+        var out: [UInt8] = []
+        out.reserveCapacity(30)
+        func put(_ v: Int, _ width: Int) {
+            var digits = [UInt8](repeating: 0x30, count: width)
+            var x = max(0, v)
+            for i in stride(from: width - 1, through: 0, by: -1) { digits[i] = UInt8(0x30 + x % 10); x /= 10 }
+            out += digits
+        }
+        put(Int(tm.tm_year) + 1900, 4); out.append(0x2D); put(Int(tm.tm_mon) + 1, 2); out.append(0x2D)
+        put(Int(tm.tm_mday), 2); out.append(0x54); put(Int(tm.tm_hour), 2); out.append(0x3A)
+        put(Int(tm.tm_min), 2); out.append(0x3A); put(Int(tm.tm_sec), 2); out.append(0x2E)
+        put(Int(nanos), 9); out.append(0x5A)
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -127,3 +127,25 @@ final class ManagedAtomicCounter: @unchecked Sendable {
     func increment() { lock.lock(); n += 1; lock.unlock() }
     var value: Int { lock.lock(); defer { lock.unlock() }; return n }
 }
+
+struct ContainerStampAndIDTests {
+    @Test(arguments: [
+        (Int64(0), Int32(0), "1970-01-01T00:00:00.000000000Z"),
+        (Int64(1_795_921_946), Int32(181_382_000), "2026-11-29T03:12:26.181382000Z"),
+        (Int64(951_868_799), Int32(999_999_999), "2000-02-29T23:59:59.999999999Z"),
+        (Int64(253_402_300_799), Int32(5), "9999-12-31T23:59:59.000000005Z"),
+    ])
+    func formatNanos(_ secs: Int64, _ nanos: Int32, _ expected: String) {
+        #expect(ContainerSystem.formatNanos(secs, nanos) == expected)
+        #expect(ContainerService.unixSeconds(expected) == secs)
+    }
+
+    @Test func newIDIsSixtyFourLowercaseHex() {
+        for _ in 0..<200 {
+            let id = ContainerNames.newID()
+            #expect(id.utf8.count == 64)
+            #expect(id.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+            #expect(Int(id.prefix(12)) == nil)
+        }
+    }
+}

@@ -7,6 +7,11 @@ import OCI
 import Glibc
 #endif
 
+/// Hands the waiter registered on a helper thread to `run` (written before the group is left).
+private final class WaiterBox: @unchecked Sendable {
+    var waiter: ContainerWaiter?
+}
+
 /// `berth run` / `berth create` (docker's `runContainer` / `createContainer`).
 enum ContainerRunCommand {
     static func run(bin: String, use: String = "run [OPTIONS] IMAGE [COMMAND] [ARG...]", category: Command.Category) -> Command {
@@ -157,7 +162,17 @@ enum ContainerRunCommand {
             return
         }
 
-        // Attach before starting so no output is lost.
+        // Attach and register the wait before starting so no output and no exit is missed. The two
+        // requests are independent: the wait is registered on another thread meanwhile (one round
+        // trip less before `start`).
+        let waitCondition = autoRemove ? "removed" : "next-exit"
+        let pendingWaiter = WaiterBox()
+        let registered = DispatchGroup()
+        registered.enter()
+        DispatchQueue.global().async {
+            pendingWaiter.waiter = client.waitContainer(id, condition: waitCondition)
+            registered.leave()
+        }
         let attachStdout = p.config.AttachStdout ?? false, attachStderr = p.config.AttachStderr ?? false
         var streamer: HijackedStreamer?
         if attachStdin || attachStdout || attachStderr {
@@ -167,10 +182,12 @@ enum ContainerRunCommand {
                 streamer = HijackedStreamer(conn: conn, ctx: inv.ctx, tty: tty, stdin: attachStdin,
                                             stdout: attachStdout, stderr: attachStderr, detachKeys: detachKeyBytes)
             } catch let e as BerthError {
+                registered.wait()
                 throw reportError(inv, e.message, withHelp: false)
             }
         }
-        let waiter = client.waitContainer(id, condition: autoRemove ? "removed" : "next-exit")
+        registered.wait()
+        let waiter = pendingWaiter.waiter!
 
         do {
             try client.send(.POST, "/containers/\(id)/start")
