@@ -31,6 +31,7 @@ if has berth && { [ -z "${BERTHD:-}" ] || [ -z "${BERTH:-}" ]; } && [ -x "$ROOT/
 fi
 has berth && ensure_berth
 
+PODMAN_ROOT=$B/podman
 # Cgroups: remember the top-level ones so that new ones (docker/, libpod_parent/) can be removed.
 CG_BEFORE=$(ls -d /sys/fs/cgroup/*/* /sys/fs/cgroup/* 2>/dev/null | sort)
 CLEAN_IDS=()   # "engine id" of containers still to remove
@@ -59,7 +60,6 @@ start_registry
 IMG=$REG/bench/busybox:latest
 python3 "$ROOT/scripts/testimage.py" --registry "http://$REG" --repo bench/busybox --kind busybox >/dev/null
 
-PODMAN_ROOT=$B/podman
 berth_cli() { env DOCKER_HOST="unix://$BERTH_SOCK" "$BERTH" "$@"; }
 docker_cli() { env DOCKER_HOST="unix://$DOCKER_SOCK" "$DOCKER_CLI" "$@"; }
 podman_cli() {
