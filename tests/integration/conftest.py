@@ -167,6 +167,14 @@ def pushed(reg_http) -> Pushed:
     return Pushed(reg_http)
 
 
+@pytest.fixture(scope="module")
+def busybox(berthd, pushed) -> str:
+    """The standard busybox image, pulled into the shared daemon once per test module (some tests remove it)."""
+    ref = pushed.ref("it/busybox")
+    berthd.docker("pull", "-q", ref).check()
+    return ref
+
+
 @pytest.fixture
 def uniq() -> str:
     """A short unique lowercase token for repo/tag names."""

@@ -25,13 +25,6 @@ CLIS = ["docker", "berth"]
 BERTH_ONLY = DAEMON_KIND == "berthd"
 
 
-@pytest.fixture(scope="module")
-def busybox(berthd, pushed):
-    ref = pushed.ref("it/busybox")
-    berthd.docker("pull", "-q", ref).check()
-    return ref
-
-
 @pytest.fixture
 def ctr(berthd, busybox, uniq):
     """A running container (removed afterwards)."""

@@ -12,13 +12,6 @@ import pytest
 CLIS = ["docker", "berth"]
 
 
-@pytest.fixture(scope="module")
-def busybox(berthd, pushed):
-    ref = pushed.ref("it/busybox")
-    berthd.docker("pull", "-q", ref).check()
-    return ref
-
-
 @pytest.mark.parametrize("cli", CLIS)
 @pytest.mark.parametrize("cmd,rc,out", [
     (["echo", "hi"], 0, "hi\n"),

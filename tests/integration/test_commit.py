@@ -25,13 +25,6 @@ EXPECTED = {
 KINDS = {0: "C", 1: "A", 2: "D"}
 
 
-@pytest.fixture(scope="module")
-def busybox(berthd, pushed):
-    ref = pushed.ref("it/busybox")
-    berthd.docker("pull", "-q", ref).check()
-    return ref
-
-
 @pytest.fixture
 def changed(berthd, busybox, uniq):
     """A stopped container that ran SCRIPT; removed afterwards."""

@@ -18,13 +18,6 @@ import pytest
 from helpers.util import pid_alive, stop_pid, wait_for
 
 
-@pytest.fixture(scope="module")
-def busybox(berthd, pushed):
-    ref = pushed.ref("it/busybox")
-    berthd.docker("pull", "-q", ref).check()
-    return ref
-
-
 def gate(dirpath: Path, name: str) -> Path:
     f = dirpath / name
     os.mkfifo(f)

@@ -17,13 +17,6 @@ def rt_args() -> list[str]:
     return ["--runtime", RUNTIME] if RUNTIME else []
 
 
-@pytest.fixture(scope="module")
-def busybox(berthd, pushed):
-    ref = pushed.ref("it/busybox")
-    berthd.docker("pull", "-q", ref).check()
-    return ref
-
-
 def run(berthd, *args, **kw):
     return berthd.docker(*args, **kw)
 

@@ -24,13 +24,6 @@ MIB = 1 << 20
 
 
 @pytest.fixture(scope="module")
-def busybox(berthd, pushed):
-    ref = pushed.ref("it/busybox")
-    berthd.docker("pull", "-q", ref).check()
-    return ref
-
-
-@pytest.fixture(scope="module")
 def health_image(berthd, reg_http):
     """busybox with an image HEALTHCHECK (CMD-SHELL, 200ms interval) that passes once /tmp/ok exists."""
     im = I.busybox_image(labels={"purpose": "healthcheck"})
