@@ -85,7 +85,13 @@ struct ContainerLifecycleSupportTests {
         let (rc, p) = ContainerSystem.spawn(["/bin/sh", "-c", "sleep 5; :", "berth-monitor", "--exec-dir", "/x/m/abc"],
                                             stdout: fd, stderr: nil)
         #expect(rc == 0)
-        #expect(ContainerSystem.isMonitor(p, execDir: "/x/m/abc"))
+        // Right after posix_spawn the child may not have exec'd yet (its cmdline is still ours): wait for it.
+        var seen = false
+        for _ in 0..<500 where !seen {
+            seen = ContainerSystem.isMonitor(p, execDir: "/x/m/abc")
+            if !seen { usleep(10_000) }
+        }
+        #expect(seen)
         #expect(!ContainerSystem.isMonitor(p, execDir: "/x/m/ab"))
         #expect(!ContainerSystem.isMonitor(p, execDir: "/x/m/abcd"))
         #expect(!ContainerSystem.isMonitor(getpid(), execDir: "/x/m/abc"))
