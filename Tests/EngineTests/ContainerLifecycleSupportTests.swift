@@ -57,7 +57,8 @@ struct ContainerLifecycleSupportTests {
             #expect(ok)
         }
         let took = Date().timeIntervalSince(start)
-        #expect(took >= 0.15 && took < 5)
+        // Not before the exit; the upper bound is loose because the whole suite runs in parallel on 2 cores.
+        #expect(took >= 0.15 && took < 60)
         try await Task.sleep(nanoseconds: 100_000_000)
         #expect(fired.value == 1)
         #expect(w.count == 0)
