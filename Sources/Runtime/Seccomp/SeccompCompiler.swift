@@ -147,7 +147,14 @@ public struct SeccompCompiler: Sendable {
         let fd = berth_memfd("berth-seccomp")
         guard fd >= 0 else { throw BerthError(.internalError, "memfd_create: \(FileIO.errorString(-fd))") }
         defer { close(fd) }
-        let r = seccomp_export_bpf(ctx, fd)
+        // libseccomp reports a failed write(2) (e.g. EINTR from a signal in a busy multithreaded process) as
+        // ECANCELED; the program is deterministic, so write it again from the start.
+        var r = seccomp_export_bpf(ctx, fd)
+        for _ in 0..<3 where r == -ECANCELED {
+            _ = ftruncate(fd, 0)
+            _ = lseek(fd, 0, SEEK_SET)
+            r = seccomp_export_bpf(ctx, fd)
+        }
         guard r == 0 else { throw BerthError(.internalError, "seccomp_export_bpf: \(String(cString: strerror(-r)))") }
         let size = lseek(fd, 0, SEEK_END)
         guard size > 0 else { throw BerthError(.internalError, "empty seccomp program") }
