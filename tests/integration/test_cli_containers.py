@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from helpers.tmux import TmuxSession
+
 CLIS = ["docker", "berth"]
 
 
@@ -97,31 +99,17 @@ def test_ps_output_same_as_docker(berthd, busybox, uniq):
 def test_run_it_under_tmux(berthd, busybox, uniq, cli):
     from helpers.daemon import BERTH, DOCKER_CLI
     binary = BERTH if cli == "berth" else DOCKER_CLI
-    sess = f"berth-{cli}-{uniq}"
     env = " ".join(f"{k}={v}" for k, v in berthd.env.items() if k.startswith("DOCKER"))
-    subprocess.run(["tmux", "new-session", "-d", "-s", sess, "-x", "100", "-y", "30"], check=True)
+    term = TmuxSession(f"berth-{cli}-{uniq}")
     try:
-        subprocess.run(["tmux", "send-keys", "-t", sess,
-                        f"env {env} {binary} run --rm -it {busybox} sh; echo rc=$?; sleep 60", "Enter"], check=True)
-        def pane() -> str:
-            return subprocess.run(["tmux", "capture-pane", "-p", "-t", sess], capture_output=True, text=True).stdout
-        # Type only once the shell shows its prompt (ash discards input typed before it sets up the line).
-        deadline = time.time() + 20
-        while time.time() < deadline and "/ #" not in pane():
-            time.sleep(0.2)
-        time.sleep(0.5)
-        subprocess.run(["tmux", "send-keys", "-t", sess, "stty size; exit 5", "Enter"], check=True)
-        deadline = time.time() + 15
-        text = ""
-        while time.time() < deadline:
-            text = pane()
-            if "\nrc=" in text:  # the exit line, not the typed command line
-                break
-            time.sleep(0.3)
+        term.send(f"env {env} {binary} run --rm -it {busybox} sh; echo rc=$?; sleep 60", "Enter")
+        term.wait_for_shell_prompt()
+        term.send("stty size; exit 5", "Enter")
+        text = term.wait_for("\nrc=", 15)  # the exit line, not the typed command line
         assert "30 100" in text, text
         assert "\nrc=5" in text, text
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", sess])
+        term.kill()
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
@@ -131,24 +119,15 @@ def test_run_it_detach_keeps_container(berthd, busybox, uniq, cli):
     from helpers.daemon import BERTH, DOCKER_CLI
     binary = BERTH if cli == "berth" else DOCKER_CLI
     name = f"detach-{cli}-{uniq}"
-    sess = f"berth-detach-{cli}-{uniq}"
     env = " ".join(f"{k}={v}" for k, v in berthd.env.items() if k.startswith("DOCKER"))
-    subprocess.run(["tmux", "new-session", "-d", "-s", sess, "-x", "100", "-y", "30"], check=True)
+    term = TmuxSession(f"berth-detach-{cli}-{uniq}")
     try:
-        subprocess.run(["tmux", "send-keys", "-t", sess,
-                        f"env {env} {binary} run --name {name} -it {busybox} sh; echo rc=$?; sleep 60", "Enter"], check=True)
-        def pane() -> str:
-            return subprocess.run(["tmux", "capture-pane", "-p", "-t", sess], capture_output=True, text=True).stdout
-        deadline = time.time() + 20
-        while time.time() < deadline and "/ #" not in pane():
-            time.sleep(0.2)
-        time.sleep(0.5)
-        subprocess.run(["tmux", "send-keys", "-t", sess, "C-p", "C-q"], check=True)
-        deadline = time.time() + 15
+        term.send(f"env {env} {binary} run --name {name} -it {busybox} sh; echo rc=$?; sleep 60", "Enter")
+        term.wait_for_shell_prompt()
+        term.send("C-p", "C-q")
         # The typed command line holds "rc=$?"; only the client's exit prints "rc=<digits>".
-        while time.time() < deadline and "rc=0" not in pane():
-            time.sleep(0.3)
-        assert "rc=0" in pane(), pane()
+        screen = term.wait_for("rc=0", 15)
+        assert "rc=0" in screen, screen
         time.sleep(0.5)
         r = berthd.docker("inspect", "-f", "{{.State.Running}}", name)
         assert r.rc == 0 and r.out.strip() == "true", r
@@ -156,7 +135,7 @@ def test_run_it_detach_keeps_container(berthd, busybox, uniq, cli):
         r = berthd.docker("exec", name, "echo", "alive")
         assert r.out == "alive\n", r
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", sess])
+        term.kill()
         berthd.docker("rm", "-f", name)
 
 
