@@ -79,6 +79,7 @@ extension APIClient {
 
     /// `HEAD /containers/{id}/archive?path=`: the stat header.
     public func statContainerPath(_ container: String, path: String) throws -> ContainerPathStat {
+        try negotiate()  // a HEAD answer has no body to learn an older daemon's version from
         let (head, _) = try transport.roundTrip(APIRequest(
             method: .HEAD, uri: try uri(Self.archivePath(container, "/archive"), query: [("path", path)]), headers: baseHeaders()))
         if head.status >= 400 {
@@ -95,6 +96,7 @@ extension APIClient {
 
     /// Starts a GET and returns once its head arrived; error statuses throw the daemon's error.
     public func openBody(_ path: String, query: [(String, String)] = []) throws -> ResponseBodyReader {
+        try negotiate()  // streamed over NIO: no resend with an older version
         let reader = ResponseBodyReader()
         let req = APIRequest(method: .GET, uri: try uri(path, query: query), headers: baseHeaders())
         let channel = try transport.connect()
@@ -155,6 +157,7 @@ extension APIClient {
         var q: [(String, String)] = [("path", path), ("noOverwriteDirNonDir", "true")]
         if copyUIDGID { q.append(("copyUIDGID", "true")) }
         let apiPath = Self.archivePath(container, "/archive")
+        try negotiate()  // streamed over NIO: no resend with an older version
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: transport.host.hostHeader)
         for (k, v) in baseHeaders() { headers.add(name: k, value: v) }

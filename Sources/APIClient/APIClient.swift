@@ -32,6 +32,7 @@ public final class APIClient: Sendable {
     public init(host: DockerHost, tls: TLSOptions?, apiVersion: String? = nil, headers: [(String, String)] = [], userAgent: String = "Berth-Client/0.1.0 (linux)") throws {
         self.transport = try HTTPTransport(host: host, tls: tls)
         self.fixedVersion = apiVersion.flatMap { $0.isEmpty ? nil : $0 }
+        if fixedVersion != nil { transport.versionFallback.settled.withLockedValue { $0 = true } }
         self.extraHeaders = headers
         self.userAgent = userAgent
     }
@@ -54,8 +55,21 @@ public final class APIClient: Sendable {
                         builderVersion: head.header("Builder-Version"))
     }
 
-    /// The API version requests use (negotiating on first use).
+    /// The API version requests use. Over a plain connection the first requests go out with
+    /// ``maxAPIVersion`` without a ping (one round trip less per command); a daemon that refuses it
+    /// names its maximum and the transport resends with that, as the docker CLI's negotiation
+    /// would have chosen. Over TLS (and for ``negotiate()``) the daemon is pinged first.
     public func apiVersion() throws -> String {
+        if let fixedVersion { return fixedVersion }
+        if let p = negotiated.withLockedValue({ $0 }) { return p.apiVersion }
+        if let v = transport.versionFallback.version { return v }
+        if transport.plain { return APIClient.maxAPIVersion }
+        return try negotiate()
+    }
+
+    /// Pings the daemon and settles the version: `min(server API-Version, maxAPIVersion)`.
+    @discardableResult
+    public func negotiate() throws -> String {
         if let fixedVersion { return fixedVersion }
         if let p = negotiated.withLockedValue({ $0 }) { return p.apiVersion }
         var p = try ping()
@@ -63,12 +77,13 @@ public final class APIClient: Sendable {
         if APIClient.versionLess(APIClient.maxAPIVersion, v) { v = APIClient.maxAPIVersion }
         p.apiVersion = v
         negotiated.withLockedValue { $0 = p }
+        transport.versionFallback.settled.withLockedValue { $0 = true }
         return v
     }
 
     /// The version in use without contacting the daemon (`maxAPIVersion` before negotiation).
     public var currentVersion: String {
-        fixedVersion ?? negotiated.withLockedValue { $0?.apiVersion } ?? APIClient.maxAPIVersion
+        fixedVersion ?? negotiated.withLockedValue { $0?.apiVersion } ?? transport.versionFallback.version ?? APIClient.maxAPIVersion
     }
 
     /// Compares dotted versions numerically (`versions.LessThan`).

@@ -34,26 +34,44 @@ public struct APIRequest: Sendable {
     }
 }
 
-/// One HTTP/1.1 exchange per connection over SwiftNIO (unix socket, TCP or TLS), with blocking
-/// entry points for the CLI: callbacks run on the event loop thread, the caller's thread waits.
+/// One HTTP/1.1 exchange per connection, with blocking entry points for the CLI. Plain unix-socket
+/// and TCP requests run on the caller's thread (``SocketConnection``); TLS and the streamed archive
+/// transfers go through SwiftNIO, whose event loop thread is started on first use only (callbacks
+/// then run on that thread while the caller's thread waits).
 public final class HTTPTransport: Sendable {
     public let host: DockerHost
     let sslContext: NIOSSLContext?
-    let group: MultiThreadedEventLoopGroup
+    private let lazyGroup = NIOLockedValueBox<MultiThreadedEventLoopGroup?>(nil)
+    let versionFallback = VersionFallback()
 
     public init(host: DockerHost, tls: TLSOptions?) throws {
         self.host = host
         self.sslContext = try tls?.makeContext()
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     }
 
     deinit {
-        group.shutdownGracefully { _ in }
+        lazyGroup.withLockedValue { $0 }?.shutdownGracefully { _ in }
     }
+
+    var group: MultiThreadedEventLoopGroup {
+        lazyGroup.withLockedValue { g in
+            if let g { return g }
+            let made = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            g = made
+            return made
+        }
+    }
+
+    /// Whether requests can skip NIO (no TLS).
+    var plain: Bool { sslContext == nil }
 
     /// The docker CLI's "cannot connect" wording for connection failures.
     func connectError(_ error: any Error) -> BerthError {
         var errno: Int32?
+        if let e = error as? SocketError {
+            if let r = e.resolveError { return BerthError(.unavailable, "error during connect: \(e.host.map { "dial tcp: lookup \($0): " } ?? "")\(r)") }
+            errno = e.errno
+        }
         if let e = error as? IOError { errno = e.errnoCode }
         if let e = error as? NIOConnectionError {
             for attempt in e.connectionErrors { if let io = attempt.error as? IOError { errno = io.errnoCode } }
@@ -116,6 +134,15 @@ public final class HTTPTransport: Sendable {
         return HTTPRequestHead(version: .http1_1, method: req.method, uri: req.uri, headers: headers)
     }
 
+    /// Opens a plain connection (no TLS), with the docker CLI's wording on failure.
+    func connectSocket() throws -> SocketConnection {
+        do {
+            return try SocketConnection.connect(host.address)
+        } catch {
+            throw connectError(error)
+        }
+    }
+
     func send(_ req: APIRequest, on channel: Channel) {
         channel.write(HTTPClientRequestPart.head(makeHead(req)), promise: nil)
         if let body = req.body, !body.isEmpty {
@@ -130,6 +157,10 @@ public final class HTTPTransport: Sendable {
     public func perform(_ req: APIRequest,
                         onHead: @escaping @Sendable (ResponseHead) -> Bool,
                         onBody: @escaping @Sendable (ByteBuffer) -> Void) throws {
+        if plain {
+            try performPlain(req, onHead: onHead, onBody: onBody)
+            return
+        }
         let channel = try connect()
         let done = channel.eventLoop.makePromise(of: Void.self)
         let handler = ResponseHandler(onHead: onHead, onBody: onBody, done: done)
@@ -167,6 +198,7 @@ public final class HTTPTransport: Sendable {
     /// Sends a request whose response upgrades the connection (`101 UPGRADED`, as for attach/exec
     /// start) or is a raw stream; after the head, HTTP framing is removed and bytes flow both ways.
     public func hijack(_ req: APIRequest) throws -> (ResponseHead, HijackedConnection) {
+        if plain { return try hijackPlain(req) }
         let channel = try connect(halfClosure: true)
         let headPromise = channel.eventLoop.makePromise(of: ResponseHead.self)
         let raw = RawStreamHandler()
@@ -193,6 +225,132 @@ public final class HTTPTransport: Sendable {
         }
         return (head, HijackedConnection(channel: channel, raw: raw))
     }
+}
+
+// MARK: Plain connections (no event loop)
+
+extension HTTPTransport {
+    static func responseHead(_ h: HTTPResponseHead) -> ResponseHead {
+        ResponseHead(status: Int(h.status.code), headers: h.headers.map { ($0.name, $0.value) })
+    }
+
+    /// The version a daemon older than the request's version names in its 400 answer ("client
+    /// version 1.50 is too new. Maximum supported API version is 1.41"), if that is the answer.
+    static func maximumVersion(inErrorBody body: [UInt8]) -> String? {
+        let text = String(decoding: body, as: UTF8.self)
+        guard text.contains("is too new"), let r = text.range(of: "Maximum supported API version is ") else { return nil }
+        let v = text[r.upperBound...].prefix { $0.isNumber || $0 == "." }
+        return v.isEmpty ? nil : String(v)
+    }
+
+    /// `req` with its `/vX.Y/` prefix replaced by `version`; nil for an unversioned path.
+    static func retargeted(_ req: APIRequest, version: String) -> APIRequest? {
+        guard req.uri.hasPrefix("/v"), let slash = req.uri.dropFirst(2).firstIndex(of: "/") else { return nil }
+        var r = req
+        r.uri = "/v" + version + req.uri[slash...]
+        return r
+    }
+
+    /// Sends `req` and reads up to its response head; a 400 "client version … is too new" answer to
+    /// an unnegotiated request is answered by sending it again with the daemon's maximum version
+    /// (which later requests then use). Returns the connection, the head, and a body already read.
+    func exchangePlain(_ req: APIRequest) throws -> (SocketConnection, HTTPResponseHead, [UInt8]?) {
+        var req = req
+        var retried = false
+        while true {
+            let conn = try connectSocket()
+            do {
+                try conn.send(head: makeHead(req), body: req.body)
+                var head: HTTPResponseHead?
+                while head == nil, let part = try conn.nextPart() {
+                    if case .head(let h) = part { head = h }
+                }
+                guard let head else {
+                    conn.close()
+                    throw BerthError(.unavailable, "error during connect: unexpected EOF")
+                }
+                guard head.status == .badRequest, !retried, versionFallback.optimistic(req.uri) else {
+                    return (conn, head, nil)
+                }
+                var body: [UInt8] = []
+                while let part = try conn.nextPart() {
+                    if case .body(let b) = part { body.append(contentsOf: b.readableBytesView) }
+                    if case .end = part { break }
+                }
+                guard let max = Self.maximumVersion(inErrorBody: body), let again = Self.retargeted(req, version: max) else {
+                    return (conn, head, body)
+                }
+                conn.close()
+                versionFallback.set(max)
+                req = again
+                retried = true
+            } catch let e as BerthError {
+                conn.close()
+                throw e
+            } catch {
+                conn.close()
+                throw BerthError(.unavailable, "error during connect: \(error)")
+            }
+        }
+    }
+
+    func performPlain(_ req: APIRequest, onHead: (ResponseHead) -> Bool, onBody: (ByteBuffer) -> Void) throws {
+        let (conn, head, readBody) = try exchangePlain(req)
+        defer { conn.close() }
+        if !onHead(Self.responseHead(head)) { return }
+        if let readBody {
+            onBody(ByteBuffer(bytes: readBody))
+            return
+        }
+        do {
+            while let part = try conn.nextPart() {
+                switch part {
+                case .head: continue
+                case .body(let b): onBody(b)
+                case .end: return
+                }
+            }
+        } catch {
+            throw BerthError(.unavailable, "error during connect: \(error)")
+        }
+        // EOF before the response ended: the daemon went away.
+        throw BerthError(.unavailable, "unexpected EOF")
+    }
+
+    func hijackPlain(_ req: APIRequest) throws -> (ResponseHead, HijackedConnection) {
+        var r = req
+        r.headers.append(("Connection", "Upgrade"))
+        r.headers.append(("Upgrade", "tcp"))
+        let (conn, h, readBody) = try exchangePlain(r)
+        let head = Self.responseHead(h)
+        if let readBody {
+            return (head, HijackedConnection(socket: conn, pending: [ByteBuffer(bytes: readBody)], decoded: true, ended: true))
+        }
+        if head.status == 101 {
+            // Raw bytes both ways from here; whatever arrived with the head is kept.
+            do {
+                let rest = try conn.upgrade()
+                return (head, HijackedConnection(socket: conn, pending: rest, decoded: false))
+            } catch {
+                conn.close()
+                throw BerthError(.unavailable, "error during connect: \(error)")
+            }
+        }
+        // A raw stream sent as a plain 200 body, or an error answer: the body is decoded.
+        return (head, HijackedConnection(socket: conn, pending: [], decoded: true))
+    }
+}
+
+/// The API version learnt from a daemon that refused the client's newest one (plain connections
+/// send versioned requests without pinging first; see ``HTTPTransport/exchangePlain(_:)``).
+final class VersionFallback: Sendable {
+    private let learnt = NIOLockedValueBox<String?>(nil)
+    /// Set by the client when it has negotiated or was given a version: no retries then.
+    let settled = NIOLockedValueBox(false)
+
+    var version: String? { learnt.withLockedValue { $0 } }
+    func set(_ v: String) { learnt.withLockedValue { $0 = v } }
+    func optimistic(_ uri: String) -> Bool { !settled.withLockedValue { $0 } && version == nil && uri.hasPrefix("/v") }
 }
 
 /// Collects one response and signals its end.

@@ -133,46 +133,86 @@ final class RawStreamHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 }
 
-/// A hijacked connection: raw bytes both ways, with half-close of the write side.
-public final class HijackedConnection: Sendable {
-    let channel: Channel
-    let raw: RawStreamHandler
+/// A hijacked connection: raw bytes both ways, with half-close of the write side. Over a plain
+/// socket it is driven with blocking calls; over TLS by NIO.
+public final class HijackedConnection: @unchecked Sendable {
+    enum Backend {
+        case channel(Channel, RawStreamHandler)
+        /// `decoded`: the body still goes through the HTTP decoder (an error answer, or a raw stream
+        /// sent as a plain `200` body); otherwise the socket carries raw bytes after the `101` head.
+        /// `ended`: the whole (error) body is in `pending` already.
+        case socket(SocketConnection, pending: [ByteBuffer], decoded: Bool, ended: Bool)
+    }
+    let backend: Backend
 
     init(channel: Channel, raw: RawStreamHandler) {
-        self.channel = channel
-        self.raw = raw
+        backend = .channel(channel, raw)
+    }
+
+    init(socket: SocketConnection, pending: [ByteBuffer], decoded: Bool, ended: Bool = false) {
+        backend = .socket(socket, pending: pending, decoded: decoded, ended: ended)
     }
 
     /// Writes bytes (blocking until written).
     public func write(_ bytes: [UInt8]) throws {
-        try channel.writeAndFlush(channel.allocator.buffer(bytes: bytes)).wait()
+        switch backend {
+        case .channel(let channel, _): try channel.writeAndFlush(channel.allocator.buffer(bytes: bytes)).wait()
+        case .socket(let s, _, _, _): try s.write(bytes)
+        }
     }
 
     /// Closes the write side (like Docker's `CloseWrite` after stdin EOF); reading continues.
     public func closeWrite() {
-        channel.close(mode: .output, promise: nil)
+        switch backend {
+        case .channel(let channel, _): channel.close(mode: .output, promise: nil)
+        case .socket(let s, _, _, _): s.closeWrite()
+        }
     }
 
     public func close() {
-        channel.close(promise: nil)
+        switch backend {
+        case .channel(let channel, _): channel.close(promise: nil)
+        case .socket(let s, _, _, _): s.close()
+        }
     }
 
-    /// Delivers received bytes to `onData` (on the event loop) until the daemon closes its side;
-    /// blocks the calling thread until then.
+    /// Delivers received bytes to `onData` until the daemon closes its side; blocks the calling
+    /// thread until then (`onData` runs on the event loop for TLS, on this thread otherwise).
     public func read(_ onData: @escaping @Sendable (ByteBuffer) -> Void) throws {
-        let promise = channel.eventLoop.makePromise(of: Void.self)
-        let (pending, finished, error) = raw.state.withLockedValue { s -> ([ByteBuffer], Bool, (any Error)?) in
-            let p = s.pending
-            s.pending = []
-            s.reader = onData
-            s.eofPromise = promise
-            return (p, s.finished, s.error)
+        switch backend {
+        case .channel(let channel, let raw):
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            let (pending, finished, error) = raw.state.withLockedValue { s -> ([ByteBuffer], Bool, (any Error)?) in
+                let p = s.pending
+                s.pending = []
+                s.reader = onData
+                s.eofPromise = promise
+                return (p, s.finished, s.error)
+            }
+            for b in pending { onData(b) }
+            if finished {
+                if let error { promise.fail(error) } else { promise.succeed(()) }
+            }
+            try promise.futureResult.wait()
+        case .socket(let s, let pending, let decoded, let ended):
+            for b in pending where b.readableBytes > 0 { onData(b) }
+            if ended { return }
+            if decoded {
+                while let part = try s.nextPart() {
+                    switch part {
+                    case .head: continue
+                    case .body(let b): onData(b)
+                    case .end: return
+                    }
+                }
+            } else {
+                while true {
+                    let b = try s.read()
+                    if b.readableBytes == 0 { return }
+                    onData(b)
+                }
+            }
         }
-        for b in pending { onData(b) }
-        if finished {
-            if let error { promise.fail(error) } else { promise.succeed(()) }
-        }
-        try promise.futureResult.wait()
     }
 
     /// Reads everything until EOF.

@@ -15,7 +15,10 @@ public enum BerthCLI {
         let status = run(Array(CommandLine.arguments.dropFirst()), ctx: ctx)
         ctx.out.flush()
         ctx.err.flush()
-        exit(status)
+        // Nothing is left to run at exit (output is flushed, terminals restored by their owners):
+        // skipping the C++/Swift static destructors and thread teardown saves ≈ 1 ms per command.
+        fflush(nil)
+        _exit(status)
     }
 
     /// Runs one command line against `ctx`; returns the exit status.

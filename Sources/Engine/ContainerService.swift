@@ -276,22 +276,22 @@ public actor ContainerService {
 
     /// Removes the container everywhere. `deleting`: a `RUNTIME delete` already under way (the
     /// exit path starts it first thing); otherwise one is started here when the runtime has state.
-    func destroy(_ r: ContainerRecord, deleting: ContainerSystem.Spawned? = nil) async {
+    func destroy(_ r: ContainerRecord, deleting: RuntimeDeletion? = nil) async {
         guard containers[r.ID] != nil else {
-            _ = await deleting?.finish()  // reap it: someone else removed the container meanwhile
+            await deleting?.finish()  // reap it: someone else removed the container meanwhile
             return
         }
         containers.removeValue(forKey: r.ID)
         if names[r.Name] == r.ID { names.removeValue(forKey: r.Name) }
         unwatch(r.ID)
-        // The runtime's delete (a process) runs while the files are removed.
-        let deleting = deleting ?? (hasRuntimeState(r) ? ContainerSystem.Spawned(runtimeArgv(r, ["delete", "--force", r.ID])) : nil)
+        // The runtime's delete runs while the files are removed.
+        let deleting = deleting ?? startRuntimeDelete(r)
         ContainerSystem.unmount(mergedDir(r.ID))
         ContainerSystem.removeNetns(netnsPath(r.ID))
         try? CFS.removeTree(layerDir(r.ID))
         try? CFS.removeTree(containerDir(r.ID))
         try? CFS.removeTree(monitorDir(r.ID))
-        _ = await deleting?.finish()
+        await deleting?.finish()
         try? CFS.removeTree(bundleDir(r.ID))
         try? await images.releaseImage(owner: "container-\(r.ID)", image: try? Digest(parsing: r.Image))
         for c in pendingAttach.removeValue(forKey: r.ID) ?? [] { c.yield(-1); c.finish() }

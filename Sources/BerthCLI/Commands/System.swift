@@ -172,7 +172,7 @@ enum SystemCommands {
         let client = try inv.client()
         var serverError: (any Error)?
         var server: TemplateValue = .typedNil(.pointer)
-        let api = (try? client.apiVersion()) ?? client.currentVersion
+        let api = (try? client.negotiate()) ?? client.currentVersion
         do {
             let (_, body) = try client.send(.GET, "/version")
             server = .object(serverVersion(try JSON.parse(body)))
