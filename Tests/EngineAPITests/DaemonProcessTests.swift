@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The built `berthd` (BERTHD overrides), next to this package's sources.
@@ -32,7 +33,8 @@ final class DaemonProcess: @unchecked Sendable {
     var pidfile: String { process.arguments![process.arguments!.firstIndex(of: "--pidfile")! + 1] }
     var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
-    func start() throws { try process.run() }
+    /// Starts berthd tied to the test process, so a run that dies mid-test does not leave it running.
+    func start() throws { try process.runTiedToTestProcess() }
 
     /// Waits until /_ping answers (or the process died).
     func waitReady(timeout: TimeInterval = 20) -> Bool {

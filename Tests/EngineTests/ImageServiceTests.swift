@@ -7,6 +7,7 @@ import Logging
 import OCI
 import Registry
 import Storage
+import TestSupport
 import Testing
 @testable import Engine
 
@@ -15,10 +16,10 @@ import Testing
 struct ImageServiceTests {
     /// Runs `body` with a registry, a pushing client and a fresh service.
     func withSetup(_ settings: RegistrySettings = RegistrySettings(),
-                   _ body: (LocalRegistry, RegistryClient, ImageService, EventService, ImageTestDir) async throws -> Void) async throws {
-        let reg = try await LocalRegistry()
+                   _ body: (TestRegistry, RegistryClient, ImageService, EventService, TempDir) async throws -> Void) async throws {
+        let reg = try await TestRegistry.start(RegistryOptions(dirPrefix: "berth-engine-registry"))
         let client = RegistryClient(configuration: RegistryConfiguration(), logger: Logger(label: "push"))
-        let root = try ImageTestDir("berth-engine-root")
+        let root = try TempDir("berth-engine-root")
         let (service, events) = try await makeService(root.path, settings: settings)
         do {
             try await body(reg, client, service, events, root)

@@ -7,104 +7,8 @@ import Foundation
 import Logging
 import OCI
 import Registry
+import TestSupport
 @testable import Engine
-
-/// A scratch directory removed at the end of a test.
-final class ImageTestDir: @unchecked Sendable {
-    let path: String
-    init(_ prefix: String = "berth-enginetest") throws {
-        path = NSTemporaryDirectory() + "/\(prefix)-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    func file(_ name: String) -> String { path + "/" + name }
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-}
-
-struct ImageTestError: Error, CustomStringConvertible {
-    let description: String
-    init(_ s: String) { description = s }
-}
-
-/// Debian's `docker-registry` on 127.0.0.1 with storage in a temp dir; stopped by pid.
-final class LocalRegistry: @unchecked Sendable {
-    let dir: ImageTestDir
-    let port: Int
-    let process: Process
-    var authority: String { "127.0.0.1:\(port)" }
-
-    init() async throws {
-        dir = try ImageTestDir("berth-engine-registry")
-        port = try Self.freePort()
-        let yaml = """
-        version: 0.1
-        log:
-          level: error
-          accesslog:
-            disabled: true
-        storage:
-          filesystem:
-            rootdirectory: \(dir.file("storage"))
-          delete:
-            enabled: true
-        http:
-          addr: 127.0.0.1:\(port)
-
-        """
-        try yaml.write(toFile: dir.file("config.yml"), atomically: true, encoding: .utf8)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
-        process.arguments = ["serve", dir.file("config.yml")]
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        let deadline = Date().addingTimeInterval(60)
-        while !Self.canConnect(port) {
-            guard process.isRunning, Date() < deadline else {
-                stop()
-                throw ImageTestError("docker-registry did not start")
-            }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-    }
-
-    func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
-        dir.remove()
-    }
-
-    func blobDataPath(_ d: Digest) -> String {
-        dir.file("storage") + "/docker/registry/v2/blobs/sha256/\(d.encoded.prefix(2))/\(d.encoded)/data"
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard ok else { throw ImageTestError("no free port") }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
-
-    static func canConnect(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
-}
 
 /// A layer: files (path → content) as a gzip tar built with libarchive.
 struct TestLayer {
@@ -128,7 +32,7 @@ struct TestLayer {
         let buf = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 16)
         defer { buf.deallocate() }
         var used = 0
-        guard archive_write_open_memory(a, buf, cap, &used) == ARCHIVE_OK else { throw ImageTestError("archive open") }
+        guard archive_write_open_memory(a, buf, cap, &used) == ARCHIVE_OK else { throw TestFailure("archive open") }
         for (path, data) in files + whiteouts.map { ($0, [UInt8]()) } {
             let e = archive_entry_new()!
             defer { archive_entry_free(e) }
@@ -137,10 +41,10 @@ struct TestLayer {
             archive_entry_set_perm(e, 0o644)
             archive_entry_set_mtime(e, 1_600_000_000, 0)
             archive_entry_set_size(e, la_int64_t(data.count))
-            guard archive_write_header(a, e) == ARCHIVE_OK else { throw ImageTestError("archive header") }
+            guard archive_write_header(a, e) == ARCHIVE_OK else { throw TestFailure("archive header") }
             if !data.isEmpty { _ = data.withUnsafeBytes { archive_write_data(a, $0.baseAddress, data.count) } }
         }
-        guard archive_write_close(a) == ARCHIVE_OK else { throw ImageTestError("archive close") }
+        guard archive_write_close(a) == ARCHIVE_OK else { throw TestFailure("archive close") }
         return Array(UnsafeRawBufferPointer(start: buf, count: used))
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import OCI
+import TestSupport
 import Testing
 @testable import Registry
 

@@ -1,3 +1,9 @@
+import Foundation
+import TestSupport
+
+// The auth, TLS and resume tests' extra servers and credentials: Python token server and fault-injecting
+// proxy (script + launcher), and an openssl-made PKI.
+
 /// Python test servers (token server, HTTP proxy with fault injection), written to a temp file at run time.
 let helpersPython = #"""
 # Test servers for RegistryTests (loopback only). Usage: python3 helpers.py MODE CONFIG_JSON
@@ -199,3 +205,69 @@ srv.daemon_threads = True
 print(srv.server_port, flush=True)
 srv.serve_forever()
 """#
+
+extension TestSupport {
+    /// Starts one of the Python helper servers (tied to the test process, like every server the
+    /// tests start); returns it and its port.
+    static func startPython(mode: String, config: [String: Any], dir: TempDir) async throws -> (ChildProcess, Int) {
+        let script = try dir.write("helpers.py", helpersPython)
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", script, mode, json]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        let child = try ChildProcess.start(p)
+        // The first line is the port.
+        let handle = out.fileHandleForReading
+        var line = Data()
+        while true {
+            let b = handle.readData(ofLength: 1)
+            if b.isEmpty || b == Data("\n".utf8) { break }
+            line.append(b)
+        }
+        guard let port = Int(String(decoding: line, as: UTF8.self)) else {
+            child.stop()
+            throw TestFailure("helper \(mode) did not start")
+        }
+        return (child, port)
+    }
+}
+
+/// Test PKI made with the openssl CLI: a CA, a server cert for 127.0.0.1/localhost, a client cert,
+/// and a self-signed token-signing cert.
+struct TestPKI {
+    let dir: TempDir
+    var caCert: String { dir.file("ca.crt") }
+    var serverCert: String { dir.file("server.crt") }
+    var serverKey: String { dir.file("server.key") }
+    var clientCert: String { dir.file("client.cert") }
+    var clientKey: String { dir.file("client.key") }
+    var tokenCert: String { dir.file("token.crt") }
+    var tokenKey: String { dir.file("token.key") }
+
+    static func make(in dir: TempDir) throws -> TestPKI {
+        let pki = TestPKI(dir: dir)
+        let o = "/usr/bin/openssl"
+        try TestSupport.run(o, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=berth test CA",
+                                "-keyout", dir.file("ca.key"), "-out", pki.caCert])
+        let ext = try dir.write("server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+        try TestSupport.run(o, ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", pki.serverKey, "-out", dir.file("server.csr")])
+        try TestSupport.run(o, ["x509", "-req", "-in", dir.file("server.csr"), "-CA", pki.caCert, "-CAkey", dir.file("ca.key"),
+                                "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", pki.serverCert])
+        let cext = try dir.write("client.ext", "extendedKeyUsage=clientAuth\n")
+        try TestSupport.run(o, ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=berth client", "-keyout", pki.clientKey, "-out", dir.file("client.csr")])
+        try TestSupport.run(o, ["x509", "-req", "-in", dir.file("client.csr"), "-CA", pki.caCert, "-CAkey", dir.file("ca.key"),
+                                "-CAcreateserial", "-days", "2", "-extfile", cext, "-out", pki.clientCert])
+        try TestSupport.run(o, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=token signer",
+                                "-keyout", pki.tokenKey, "-out", pki.tokenCert])
+        return pki
+    }
+
+    /// The token cert as base64 DER (for the JWT `x5c` header).
+    func tokenCertBase64() throws -> String {
+        let pem = try String(contentsOfFile: tokenCert, encoding: .utf8)
+        return pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+    }
+}

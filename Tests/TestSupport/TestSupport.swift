@@ -4,42 +4,42 @@ import Glibc
 #endif
 
 /// A scratch directory removed at the end of a test.
-final class TempDir: @unchecked Sendable {
-    let path: String
-    init(_ prefix: String = "berth-regtest") throws {
+public final class TempDir: @unchecked Sendable {
+    /// The directory's absolute path.
+    public let path: String
+
+    /// Creates `$TMPDIR/PREFIX-XXXXXXXX`; the prefix names the test that made it when one is left behind.
+    public init(_ prefix: String = "berth-regtest") throws {
         path = NSTemporaryDirectory() + "/\(prefix)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
-    func file(_ name: String) -> String { path + "/" + name }
-    func write(_ name: String, _ text: String) throws -> String {
+
+    /// The path of `name` inside the directory.
+    public func file(_ name: String) -> String { path + "/" + name }
+
+    /// Writes `text` to `name` (creating parent directories) and returns its path.
+    public func write(_ name: String, _ text: String) throws -> String {
         let p = file(name)
         try FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try text.write(toFile: p, atomically: true, encoding: .utf8)
         return p
     }
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
+
+    /// Removes the directory and everything in it.
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// A child process the test started; stopped by its pid.
-final class ChildProcess: @unchecked Sendable {
-    let process: Process
-    init(_ p: Process) { process = p }
-    var pid: Int32 { process.processIdentifier }
-    /// Sends `signal` (SIGKILL for helpers holding no state; signals may be blocked in children of the test runner).
-    func stop(signal: Int32 = SIGTERM) {
-        guard process.isRunning else { return }
-        kill(pid, signal)
-        let deadline = Date().addingTimeInterval(5)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(pid, SIGKILL) }
-        process.waitUntilExit()
-    }
+/// A test-setup failure with a plain message.
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ s: String) { description = s }
 }
 
-enum TestSupport {
-    /// Runs a command to completion, failing on non-zero exit.
+/// Process and loopback-network helpers shared by the test targets.
+public enum TestSupport {
+    /// Runs a command to completion, failing on non-zero exit; returns stdout and stderr together.
     @discardableResult
-    static func run(_ exe: String, _ args: [String], stdin: String? = nil) throws -> String {
+    public static func run(_ exe: String, _ args: [String], stdin: String? = nil) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = args
@@ -60,8 +60,8 @@ enum TestSupport {
         return text
     }
 
-    /// A currently free loopback TCP port.
-    static func freePort() throws -> Int {
+    /// A currently free loopback TCP port (the kernel's pick for port 0; free until someone binds it).
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -78,7 +78,8 @@ enum TestSupport {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    static func canConnect(_ port: Int) -> Bool {
+    /// Whether something accepts TCP connections on 127.0.0.1:`port`.
+    public static func canConnect(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -90,7 +91,8 @@ enum TestSupport {
         }
     }
 
-    static func waitForPort(_ port: Int, process: ChildProcess, log: String) async throws {
+    /// Waits until `process` listens on `port`; fails with the contents of `log` if it exits first.
+    public static func waitForPort(_ port: Int, process: ChildProcess, log: String) async throws {
         let deadline = Date().addingTimeInterval(60)  // generous: the whole suite starts many servers at once on 2 cores
         while Date() < deadline {
             if canConnect(port) { return }
@@ -102,36 +104,4 @@ enum TestSupport {
         }
         throw TestFailure("server did not listen on \(port)")
     }
-
-    /// Starts one of the Python helper servers; returns it and its port.
-    static func startPython(mode: String, config: [String: Any], dir: TempDir) async throws -> (ChildProcess, Int) {
-        let script = try dir.write("helpers.py", helpersPython)
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", script, mode, json]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try p.run()
-        let child = ChildProcess(p)
-        // The first line is the port.
-        let handle = out.fileHandleForReading
-        var line = Data()
-        while true {
-            let b = handle.readData(ofLength: 1)
-            if b.isEmpty || b == Data("\n".utf8) { break }
-            line.append(b)
-        }
-        guard let port = Int(String(decoding: line, as: UTF8.self)) else {
-            child.stop()
-            throw TestFailure("helper \(mode) did not start")
-        }
-        return (child, port)
-    }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ s: String) { description = s }
 }
