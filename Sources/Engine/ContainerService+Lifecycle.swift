@@ -114,105 +114,85 @@ extension ContainerService {
 
     private func launch(_ r: inout ContainerRecord) async throws {
         let id = r.ID
+        Trace.mark("launch \(id.prefix(12))")
         let merged = mergedDir(id)
-        try CFS.mkdirAll(layerDir(id) + "/diff")
-        try CFS.mkdirAll(layerDir(id) + "/work", mode: 0o700)
-        try CFS.mkdirAll(merged)
-        // An auto-removed container's upper dir is deleted after this one run: a volatile overlay
-        // (no sync of the host's file system when it is unmounted at exit).
-        try ContainerSystem.mountOverlay(lower: r.LowerDirs, upper: layerDir(id) + "/diff", work: layerDir(id) + "/work",
-                                         target: merged, volatile: r.HostConfig.AutoRemove == true)
-        for m in try ContainerMount.parse(r.HostConfig) where m.createSource && !FileManager.default.fileExists(atPath: m.source) {
-            try CFS.mkdirAll(m.source)
-        }
-        let passwd = try? String(contentsOfFile: merged + "/etc/passwd", encoding: .utf8)
-        let group = try? String(contentsOfFile: merged + "/etc/group", encoding: .utf8)
-        let user = try ContainerSpecBuilder.resolveUser(r.Config.User ?? "", passwd: passwd, group: group,
-                                                        groupAdd: r.HostConfig.GroupAdd ?? [])
-        if let wd = r.Config.WorkingDir, !wd.isEmpty, wd != "/" {
-            let path = merged + wd
-            if !FileManager.default.fileExists(atPath: path) {
-                try? CFS.mkdirAll(path)
-                chown(path, user.uid, user.gid)
-            }
-        }
         let dir = containerDir(id)
-        let cgroupV2 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
-        var spec = try ContainerSpecBuilder.build(
-            id: id, config: r.Config, host: r.HostConfig,
-            paths: .init(rootfs: merged, hostname: dir + "/hostname", hosts: dir + "/hosts", resolvConf: dir + "/resolv.conf"),
-            user: user, cgroupV2: cgroupV2, initPath: r.HostConfig.Init == true ? Self.findInit() : nil)
-        // A new network namespace is made (with loopback up) and pinned by the monitor before the
-        // runtime runs, as Docker's sandbox: the bundle joins it, and the runtime creates and
-        // starts in one `run -d` (no create / lo up / start round; runc brings lo up itself,
-        // berth-runtime does not).
-        var netns: String?
-        if let i = spec.linux?.namespaces?.firstIndex(where: { $0.type == "network" && $0.path == nil }) {
-            netns = netnsPath(id)
-            spec.linux?.namespaces?[i].path = netns
-            try CFS.mkdirAll(execRoot + "/netns", mode: 0o700)
-        }
-        let bundle = bundleDir(id)
-        try CFS.mkdirAll(bundle, mode: 0o700)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.withoutEscapingSlashes]
-        try CFS.writeAtomically(bundle + "/config.json", Array(try enc.encode(spec)))
         let mdir = monitorDir(id)
         try? CFS.removeTree(mdir)
         try CFS.mkdirAll(execRoot + "/m", mode: 0o700)
         // A leftover runtime state from an earlier run (e.g. monitor lost) would make create fail.
         await startRuntimeDelete(r)?.finish()
+        // A new network namespace is made (with loopback up) and pinned by the monitor before the
+        // runtime runs, as Docker's sandbox: the bundle joins it, and the runtime creates and
+        // starts in one `run -d` (no create / lo up / start round; runc brings lo up itself,
+        // berth-runtime does not).
+        let wantsNetns = ContainerSpecBuilder.wantsOwnNetworkNamespace(r.HostConfig)
+        let netns: String? = wantsNetns ? netnsPath(id) : nil
+        if netns != nil { try CFS.mkdirAll(execRoot + "/netns", mode: 0o700) }
+        let bundle = bundleDir(id)
 
-        let inv = runtimeInvocation(r.RuntimeName)
-        var argv = [monitorPath, "--id", id, "--runtime", inv.path, "--runtime-root", runtimeRoot(r.RuntimeName)]
-        for a in inv.args { argv += ["--runtime-arg", a] }
-        argv += ["--exec-dir", mdir, "--bundle", bundle]
-        let logType = r.HostConfig.LogConfig?.Type ?? "json-file"
-        if logType == "none" {
-            argv += ["--log-driver", "none"]
-        } else {
-            argv += ["--log-path", logPath(id)]
-            if let s = r.HostConfig.LogConfig?.Config?["max-size"], !s.isEmpty { argv += ["--log-max-size", s] }
-            if let s = r.HostConfig.LogConfig?.Config?["max-file"], !s.isEmpty { argv += ["--log-max-file", s] }
-            let tag = ContainerLogAttrs.TagInfo(id: id, name: String(r.Name.dropFirst()), imageName: r.Config.Image ?? "",
-                                                imageID: r.Image)
-            if let a = try ContainerLogAttrs.json(opts: r.HostConfig.LogConfig?.Config ?? [:], labels: r.Config.Labels ?? [:],
-                                                  env: r.Config.Env ?? [], tag: tag) {
-                argv += ["--log-attrs", a]
-            }
-        }
-        if r.Config.Tty == true { argv.append("--terminal") }
-        if r.Config.OpenStdin == true { argv.append("--stdin") }
-        // As in Docker, an attach client's stdin EOF closes the container's stdin only without a TTY;
-        // with a TTY the terminal stays open (a detached `-it` container keeps running).
-        if r.Config.StdinOnce == true && r.Config.Tty != true { argv.append("--stdin-once") }
-        // The monitor runs `RUNTIME start` itself (`--start`); with attach clients waiting (`docker run`
-        // attaches before it starts) it waits for our connections first (`--attach-wait`), so the
-        // monitor has accepted them before the process writes anything.
+        // The monitor starts first, gated (`--start-gate`): its own set-up (exec, files, network
+        // namespace) overlaps the rootfs mount and the bundle written here; `g` lets it run the
+        // runtime. Closing the channel instead makes it clean up and exit.
         let pending = pendingAttach.removeValue(forKey: id) ?? []
-        argv.append("--start")
-        if !pending.isEmpty { argv.append("--attach-wait") }
-        if let netns { argv += ["--netns", netns] }
-        let command = argv, clients = pending.count
-        // Spawned here (posix_spawn is quick); only the blocking reads go to another thread, so the
-        // monitor starts without waiting for that thread to be scheduled.
-        let process = ContainerSystem.LineProcess(command)
-        let result: (fds: [Int32], msg: MonitorSyncMessage?, status: Int32) = await ContainerSystem.blocking {
-            guard let p = process else {
-                return ([], MonitorSyncMessage(error: "exec \(command[0]): cannot spawn"), -1)
-            }
-            var fds: [Int32] = []
-            var final: MonitorSyncMessage?
-            while let line = p.readLine() {
-                guard let m = try? JSONDecoder().decode(MonitorSyncMessage.self, from: Data(line.utf8)) else { continue }
-                if let a = m.attach {
-                    for _ in 0..<clients { fds.append(ContainerSystem.connectAttach(a)) }
-                    continue
-                }
-                if m.pid != nil || m.error != nil { final = m; break }
-            }
-            return (fds, final, p.finish())
+        let command = try monitorArgv(r, bundle: bundle, netns: netns, attachWait: !pending.isEmpty)
+        let spawned = ContainerSystem.LineProcess(command)
+        Trace.mark("monitor spawned")
+        guard let process = spawned else {
+            for c in pending { c.yield(-1); c.finish() }
+            throw startError("exec \(command[0]): cannot spawn", &r)
         }
+        // Its sync lines are read from now on: the attach clients connect while the bundle is made.
+        let clients = pending.count
+        let sync = Task.detached { await Self.readMonitorSync(process, clients: clients) }
+        do {
+            try CFS.mkdirAll(layerDir(id) + "/diff")
+            try CFS.mkdirAll(layerDir(id) + "/work", mode: 0o700)
+            try CFS.mkdirAll(merged)
+            Trace.mark("dirs made")
+            // An auto-removed container's upper dir is deleted after this one run: a volatile overlay
+            // (no sync of the host's file system when it is unmounted at exit).
+            try ContainerSystem.mountOverlay(lower: r.LowerDirs, upper: layerDir(id) + "/diff", work: layerDir(id) + "/work",
+                                             target: merged, volatile: r.HostConfig.AutoRemove == true)
+            for m in try ContainerMount.parse(r.HostConfig) where m.createSource && !FileManager.default.fileExists(atPath: m.source) {
+                try CFS.mkdirAll(m.source)
+            }
+            Trace.mark("rootfs mounted")
+            let passwd = try? String(contentsOfFile: merged + "/etc/passwd", encoding: .utf8)
+            let group = try? String(contentsOfFile: merged + "/etc/group", encoding: .utf8)
+            let user = try ContainerSpecBuilder.resolveUser(r.Config.User ?? "", passwd: passwd, group: group,
+                                                            groupAdd: r.HostConfig.GroupAdd ?? [])
+            if let wd = r.Config.WorkingDir, !wd.isEmpty, wd != "/" {
+                let path = merged + wd
+                if !FileManager.default.fileExists(atPath: path) {
+                    try? CFS.mkdirAll(path)
+                    chown(path, user.uid, user.gid)
+                }
+            }
+            let cgroupV2 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
+            var spec = try ContainerSpecBuilder.build(
+                id: id, config: r.Config, host: r.HostConfig,
+                paths: .init(rootfs: merged, hostname: dir + "/hostname", hosts: dir + "/hosts", resolvConf: dir + "/resolv.conf"),
+                user: user, cgroupV2: cgroupV2, initPath: r.HostConfig.Init == true ? Self.findInit() : nil)
+            if let netns, let i = spec.linux?.namespaces?.firstIndex(where: { $0.type == "network" && $0.path == nil }) {
+                spec.linux?.namespaces?[i].path = netns
+            }
+            Trace.mark("spec built")
+            try CFS.mkdirAll(bundle, mode: 0o700)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.withoutEscapingSlashes]
+            try CFS.writeAtomically(bundle + "/config.json", Array(try enc.encode(spec)))
+        } catch {
+            process.closeGate()
+            let (fds, _, _) = await sync.value
+            for fd in fds where fd >= 0 { close(fd) }
+            for c in pending { c.yield(-1); c.finish() }
+            throw error
+        }
+        Trace.mark("bundle written")
+        process.openGate()
+        let result = await sync.value
+        Trace.mark("monitor reported")
         guard let msg = result.msg, let pid = msg.pid else {
             for fd in result.fds where fd >= 0 { close(fd) }
             for c in pending { c.yield(-1); c.finish() }
@@ -241,9 +221,66 @@ extension ContainerService {
             c.yield(ContainerSystem.connectAttach(mdir + "/attach"))
             c.finish()
         }
+        Trace.mark("state saved")
         await publish("start", r)
         await watch(id)
         startHealth(id, fresh: true)
+        Trace.mark("started")
+    }
+
+    /// The monitor's command line for a start (`--start --start-gate`, see `launch`).
+    func monitorArgv(_ r: ContainerRecord, bundle: String, netns: String?, attachWait: Bool) throws -> [String] {
+        let id = r.ID
+        let inv = runtimeInvocation(r.RuntimeName)
+        var argv = [monitorPath, "--id", id, "--runtime", inv.path, "--runtime-root", runtimeRoot(r.RuntimeName)]
+        for a in inv.args { argv += ["--runtime-arg", a] }
+        argv += ["--exec-dir", monitorDir(id), "--bundle", bundle, "--sync-fd", "1", "--start-gate"]
+        let logType = r.HostConfig.LogConfig?.Type ?? "json-file"
+        if logType == "none" {
+            argv += ["--log-driver", "none"]
+        } else {
+            argv += ["--log-path", logPath(id)]
+            if let s = r.HostConfig.LogConfig?.Config?["max-size"], !s.isEmpty { argv += ["--log-max-size", s] }
+            if let s = r.HostConfig.LogConfig?.Config?["max-file"], !s.isEmpty { argv += ["--log-max-file", s] }
+            let tag = ContainerLogAttrs.TagInfo(id: id, name: String(r.Name.dropFirst()), imageName: r.Config.Image ?? "",
+                                                imageID: r.Image)
+            if let a = try ContainerLogAttrs.json(opts: r.HostConfig.LogConfig?.Config ?? [:], labels: r.Config.Labels ?? [:],
+                                                  env: r.Config.Env ?? [], tag: tag) {
+                argv += ["--log-attrs", a]
+            }
+        }
+        if r.Config.Tty == true { argv.append("--terminal") }
+        if r.Config.OpenStdin == true { argv.append("--stdin") }
+        // As in Docker, an attach client's stdin EOF closes the container's stdin only without a TTY;
+        // with a TTY the terminal stays open (a detached `-it` container keeps running).
+        if r.Config.StdinOnce == true && r.Config.Tty != true { argv.append("--stdin-once") }
+        // The monitor runs `RUNTIME run --detach` itself (`--start`); with attach clients waiting
+        // (`docker run` attaches before it starts) it waits for our connections first
+        // (`--attach-wait`), so the monitor has accepted them before the process writes anything.
+        argv.append("--start")
+        if attachWait { argv.append("--attach-wait") }
+        if let netns { argv += ["--netns", netns] }
+        return argv
+    }
+
+    /// Reads the monitor's sync lines (off the actor): connects `clients` attach connections when
+    /// it names its attach socket, returns at `{"pid":…}` / `{"error":…}` after reaping the
+    /// monitor's first process.
+    static func readMonitorSync(_ p: ContainerSystem.LineProcess, clients: Int) async
+        -> (fds: [Int32], msg: MonitorSyncMessage?, status: Int32) {
+        await ContainerSystem.blocking {
+            var fds: [Int32] = []
+            var final: MonitorSyncMessage?
+            while let line = p.readLine() {
+                guard let m = try? JSONDecoder().decode(MonitorSyncMessage.self, from: Data(line.utf8)) else { continue }
+                if let a = m.attach {
+                    for _ in 0..<clients { fds.append(ContainerSystem.connectAttach(a)) }
+                    continue
+                }
+                if m.pid != nil || m.error != nil { final = m; break }
+            }
+            return (fds, final, p.finish())
+        }
     }
 
     static func which(_ name: String) -> String? {
@@ -297,6 +334,7 @@ extension ContainerService {
     /// If the container's process has exited (exit file present), records it; true when not running.
     @discardableResult
     func checkExit(_ id: String) async -> Bool {
+        Trace.mark("check exit")
         guard let r = containers[id], r.State.Running else { return true }
         let exitPath = monitorDir(id) + "/exit"
         if let data = FileManager.default.contents(atPath: exitPath),
@@ -315,6 +353,7 @@ extension ContainerService {
     }
 
     func handleExit(_ r0: ContainerRecord, code: Int, oom: Bool, at: String, error: String) async {
+        Trace.mark("exit \(r0.ID.prefix(12))")
         guard var r = containers[r0.ID], r.State.Running else { return }
         unwatch(r.ID)
         // The runtime's delete is on the critical path of `run --rm`: it starts first, the
@@ -430,6 +469,7 @@ extension ContainerService {
     /// Loads every container at daemon start: live containers stay running (their monitors are
     /// re-watched), exited ones get their exit code from the exit file, stale mounts are removed.
     public func restore() async {
+        emptyTrash()
         let root = dataRoot + "/containers"
         let ids = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         for id in ids {

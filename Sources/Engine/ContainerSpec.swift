@@ -6,6 +6,9 @@ import Runtime
 /// Builds a container's OCI spec: the runtime's Docker-default spec plus the container's flags
 /// (moby's `daemon/oci_linux.go`, for what berth supports).
 public enum ContainerSpecBuilder {
+    /// Whether the container gets a network namespace of its own (everything but `--network host`).
+    static func wantsOwnNetworkNamespace(_ h: ContainerHostConfig) -> Bool { h.NetworkMode != "host" }
+
     public struct Paths: Sendable {
         public var rootfs: String
         public var hostname: String
@@ -31,7 +34,7 @@ public enum ContainerSpecBuilder {
             if opt == "seccomp=unconfined" || opt == "seccomp:unconfined" { seccomp = false }
             if opt == "no-new-privileges" || opt == "no-new-privileges=true" || opt == "no-new-privileges:true" { noNewPrivs = true }
         }
-        let hostNet = h.NetworkMode == "host"
+        let hostNet = !wantsOwnNetworkNamespace(h)
         let hostname = (c.Hostname ?? "").isEmpty ? String(id.prefix(12)) : c.Hostname!
         var env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=\(hostname)"]
         if c.Tty == true { env.append("TERM=xterm") }

@@ -91,6 +91,15 @@ enum ContainerSystem {
             self.fd = pair[0]
         }
 
+        /// Writes `g` on the channel: a `--start-gate` monitor goes on.
+        func openGate() {
+            var g: UInt8 = UInt8(ascii: "g")
+            _ = send(fd, &g, 1, Int32(MSG_NOSIGNAL))
+        }
+
+        /// Ends our side of the channel: a `--start-gate` monitor cleans up and reports an error.
+        func closeGate() { _ = shutdown(fd, Int32(SHUT_WR)) }
+
         /// The next line (without `\n`); nil at EOF.
         func readLine() -> String? {
             var chunk = [UInt8](repeating: 0, count: 4096)

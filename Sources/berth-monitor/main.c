@@ -59,6 +59,8 @@ static void usage(FILE *f) {
           "  --process FILE          process.json for --exec\n"
           "  --start                 run RUNTIME start ID after create (default: the caller starts it)\n"
           "  --attach-wait           with --exec/--start: start the process only once an attach client is connected\n"
+          "  --start-gate            with --sync-fd: set everything up, then run the runtime only after reading\n"
+          "                          'g' from the sync fd (EOF or anything else: clean up and fail)\n"
           "  --lo-up                 after create: bring lo up in the container's network namespace\n"
           "  --netns PATH            first make a network namespace (lo up) pinned at PATH; the bundle joins it\n"
           "  --monitor-log FILE      the monitor's own diagnostics (default: none)\n"
@@ -146,7 +148,7 @@ static void fail(const char *fmt, ...) {
 enum {
     O_ID = 256, O_BUNDLE, O_RUNTIME, O_RUNTIME_ROOT, O_RUNTIME_ARG, O_EXEC_DIR, O_LOG_PATH, O_LOG_DRIVER,
     O_LOG_MAX_SIZE, O_LOG_MAX_FILE, O_TERMINAL, O_STDIN, O_STDIN_ONCE, O_EXIT_FILE, O_PID_FILE,
-    O_MONITOR_PID_FILE, O_SYNC_FD, O_EXEC, O_PROCESS, O_START, O_ATTACH_WAIT, O_LO_UP, O_NETNS, O_MONITOR_LOG, O_LOG_ATTRS, O_VERSION, O_HELP,
+    O_MONITOR_PID_FILE, O_SYNC_FD, O_EXEC, O_PROCESS, O_START, O_ATTACH_WAIT, O_START_GATE, O_LO_UP, O_NETNS, O_MONITOR_LOG, O_LOG_ATTRS, O_VERSION, O_HELP,
 };
 
 static const struct option longopts[] = {
@@ -172,6 +174,7 @@ static const struct option longopts[] = {
     {"process", required_argument, 0, O_PROCESS},
     {"start", no_argument, 0, O_START},
     {"attach-wait", no_argument, 0, O_ATTACH_WAIT},
+    {"start-gate", no_argument, 0, O_START_GATE},
     {"lo-up", no_argument, 0, O_LO_UP},
     {"netns", required_argument, 0, O_NETNS},
     {"monitor-log", required_argument, 0, O_MONITOR_LOG},
@@ -259,6 +262,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
         case O_PROCESS: o->process_file = optarg; break;
         case O_START: o->start = true; break;
         case O_ATTACH_WAIT: o->attach_wait = true; break;
+        case O_START_GATE: o->start_gate = true; break;
         case O_LO_UP: o->lo_up = true; break;
         case O_NETNS: o->netns = optarg; break;
         case O_MONITOR_LOG: o->monitor_log = optarg; break;
@@ -279,6 +283,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
     if (o->exec_mode && o->start) return usage_error("--start does not apply to --exec%s", "");
     if (o->exec_mode && o->lo_up) return usage_error("--lo-up does not apply to --exec%s", "");
     if (o->exec_mode && o->netns) return usage_error("--netns does not apply to --exec%s", "");
+    if (o->start_gate && o->sync_fd < 0) return usage_error("--start-gate needs --sync-fd%s", "");
     if (log_none) o->log_path = NULL;
     o->bundle = absolute(o->bundle);
     if (strchr(o->runtime, '/')) o->runtime = absolute(o->runtime); /* else: looked up in PATH */
@@ -369,12 +374,30 @@ static void setup_fds(int keep_a, int keep_b) {
     fcntl(lo, F_SETFD, FD_CLOEXEC);
 }
 
-static void wait_attach(void) {
+/* Tells the caller where attach clients connect ({"attach":PATH}); once per monitor. */
+static void announce_attach(void) {
+    static bool announced;
+    if (announced) return;
+    announced = true;
     /* the path fits a sun_path (< 108 bytes), so these stay small (stack pages count as RSS) */
     char line[768], q[108 * 6 + 2];
     size_t qn = json_quote(q, M.attach_path, strlen(M.attach_path));
     int n = snprintf(line, sizeof line, "{\"attach\":%.*s}\n", (int)qn, q);
     send_line(line, (size_t)n);
+}
+
+/* --start-gate: the caller started us before its bundle was complete (our set-up, the network
+ * namespace above all, overlaps its own work); 'g' on the sync fd says the bundle is ready. */
+static void wait_gate(void) {
+    char c = 0;
+    ssize_t r;
+    do r = read(msg_fd, &c, 1);
+    while (r < 0 && errno == EINTR);
+    if (r != 1 || c != 'g') fail("start cancelled");
+}
+
+static void wait_attach(void) {
+    announce_attach();
     struct pollfd p = {.fd = M.attach_fd, .events = POLLIN};
     int r;
     do r = poll(&p, 1, MON_ATTACH_WAIT_MS);
@@ -500,6 +523,10 @@ static void run_monitor(void) {
     /* --start without --lo-up: one `RUNTIME run --detach` (create and start in one process, one
      * spawn less on the start path); attach clients are connected before it, as for exec. */
     bool run_detached = o->start && !o->lo_up;
+    if (o->start_gate) {
+        if (o->attach_wait) announce_attach(); /* clients connect while the caller finishes */
+        wait_gate();
+    }
     if ((o->exec_mode || run_detached) && o->attach_wait) wait_attach();
 
     const char *args[16];

@@ -40,7 +40,7 @@ struct options {
     const char *process_file;   /* --exec mode */
     const char *monitor_log;
     int sync_fd;
-    bool terminal, stdin_open, stdin_once, exec_mode, start, attach_wait, lo_up;
+    bool terminal, stdin_open, stdin_once, exec_mode, start, attach_wait, start_gate, lo_up;
     const char *netns;          /* --netns PATH: create this pinned network namespace first */
 };
 
