@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything berth's build and tests need on Debian 12 (run as root). Idempotent:
 # apt-get runs only when a package is missing (--force: always), pip only for missing modules.
-# Usage: scripts/deps.sh [--force] [--bench]   (--bench adds docker.io, podman, hyperfine)
+# Usage: scripts/deps.sh [--force] [--bench]   (--bench adds podman, hyperfine)
 set -euo pipefail
 
 force=0 bench=0
@@ -20,8 +20,10 @@ pkgs=(
   # integration tests
   docker-registry busybox-static skopeo apache2-utils openssl runc jq iproute2 tmux zstd curl
   ca-certificates tar gzip util-linux
+  # the berth CLI against a real Docker daemon (API 1.41), test_cli_dockerd.py
+  docker.io
 )
-if [ "$bench" = 1 ]; then pkgs+=(docker.io podman hyperfine bc); fi
+if [ "$bench" = 1 ]; then pkgs+=(podman hyperfine bc); fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,4 +1,5 @@
 import APIClient
+import OCI
 import Foundation
 import Testing
 
@@ -63,7 +64,78 @@ final class TinyServer: @unchecked Sendable {
 }
 
 struct APIClientTests {
-    @Test func negotiatesVersionAndSendsRequests() throws {
+    @Test func firstRequestGoesOutWithoutAPing() throws {
+        let requests = RequestLog()
+        let server = try TinyServer { head, fd in
+            requests.append(head)
+            TinyServer.send(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]")
+        }
+        defer { server.stop() }
+        let client = try APIClient(host: .init(address: .unix(path: server.path)), tls: nil)
+        let (head, body) = try client.send(.GET, "/images/json", query: [("all", "1")])
+        #expect(head.status == 200)
+        #expect(body == Array("[]".utf8))
+        let log = requests.all
+        #expect(log.count == 1)
+        #expect(log.first?.hasPrefix("GET /v1.50/images/json?all=1 HTTP/1.1\r\n") == true)
+        #expect(log.first?.contains("Host: api.moby.localhost\r\n") == true)
+    }
+
+    /// An older daemon refuses /v1.50 (dockerd's exact answer); the request is sent again with the
+    /// version it names, body included, and later requests use that version from the start.
+    @Test func olderDaemonGetsTheRequestAgainWithItsVersion() throws {
+        let requests = RequestLog()
+        let server = try TinyServer { head, fd in
+            requests.append(head)
+            if head.contains(" /v1.50/") {
+                let msg = #"{"message":"client version 1.50 is too new. Maximum supported API version is 1.41"}"#
+                TinyServer.send(fd, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: \(msg.utf8.count)\r\n\r\n" + msg)
+                return
+            }
+            // The body of a POST follows the head: echo it back.
+            var body = ""
+            if let r = head.range(of: "Content-Length: "), let n = Int(head[r.upperBound...].prefix { $0.isNumber }), n > 0 {
+                var buf = [UInt8](repeating: 0, count: n)
+                var got = 0
+                while got < n {
+                    let k = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, n - got) }
+                    if k <= 0 { break }
+                    got += k
+                }
+                body = String(decoding: buf[..<got], as: UTF8.self)
+            }
+            let reply = body.isEmpty ? "[]" : body
+            TinyServer.send(fd, "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: \(reply.utf8.count)\r\n\r\n" + reply)
+        }
+        defer { server.stop() }
+        let client = try APIClient(host: .init(address: .unix(path: server.path)), tls: nil)
+        let (head, body) = try client.send(.POST, "/containers/create", query: [("name", "x")], body: Array(#"{"Image":"busybox"}"#.utf8))
+        #expect(head.status == 201)
+        #expect(String(decoding: body, as: UTF8.self) == #"{"Image":"busybox"}"#)
+        #expect(client.currentVersion == "1.41")
+        _ = try client.send(.GET, "/containers/json")
+        let log = requests.all
+        #expect(log.count == 3)
+        #expect(log[0].hasPrefix("POST /v1.50/containers/create?name=x HTTP/1.1\r\n"))
+        #expect(log[1].hasPrefix("POST /v1.41/containers/create?name=x HTTP/1.1\r\n"))
+        #expect(log[2].hasPrefix("GET /v1.41/containers/json HTTP/1.1\r\n"))
+    }
+
+    /// Any other 400 is the daemon's answer, not a version problem: no second request.
+    @Test func otherBadRequestsAreNotResent() throws {
+        let requests = RequestLog()
+        let server = try TinyServer { head, fd in
+            requests.append(head)
+            let msg = #"{"message":"invalid reference format"}"#
+            TinyServer.send(fd, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: \(msg.utf8.count)\r\n\r\n" + msg)
+        }
+        defer { server.stop() }
+        let client = try APIClient(host: .init(address: .unix(path: server.path)), tls: nil)
+        #expect(throws: BerthError.self) { try client.send(.POST, "/images/create", query: [("fromImage", "A")]) }
+        #expect(requests.all.count == 1)
+    }
+
+    @Test func negotiatePingsAndCapsTheVersion() throws {
         let requests = RequestLog()
         let server = try TinyServer { head, fd in
             requests.append(head)
@@ -75,14 +147,11 @@ struct APIClientTests {
         }
         defer { server.stop() }
         let client = try APIClient(host: .init(address: .unix(path: server.path)), tls: nil)
-        let (head, body) = try client.send(.GET, "/images/json", query: [("all", "1")])
-        #expect(head.status == 200)
-        #expect(body == Array("[]".utf8))
-        #expect(try client.apiVersion() == "1.43")
+        #expect(try client.negotiate() == "1.43")
+        _ = try client.send(.GET, "/images/json")
         let log = requests.all
         #expect(log.count == 2)
-        #expect(log.last?.hasPrefix("GET /v1.43/images/json?all=1 HTTP/1.1\r\n") == true)
-        #expect(log.last?.contains("Host: api.moby.localhost\r\n") == true)
+        #expect(log.last?.hasPrefix("GET /v1.43/images/json HTTP/1.1\r\n") == true)
     }
 
     @Test func daemonErrorsReadLikeDocker() throws {
