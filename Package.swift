@@ -10,10 +10,13 @@ let staticFoundation = [
     "-lswiftDispatch", "-ldispatch", "-lBlocksRuntime", "-Xlinker", "--end-group",
 ]
 
-/// A position-dependent CLI: a PIE image of this size carries ~100,000 relative relocations whose
-/// copy-on-write page faults cost ≈ 1 ms per command. berthd, long-running and network-facing, stays
-/// PIE; the CLI's shared libraries, stack and heap are still randomized.
-let positionDependent = ["-Xclang-linker", "-no-pie"]
+/// The CLI as a position-dependent executable exporting no symbols: a PIE image of this size
+/// carries ~100,000 relative relocations whose copy-on-write page faults cost ≈ 1 ms per command,
+/// and the 25,000 symbols SwiftPM's `-export-dynamic` puts in .dynsym slow every symbol lookup of
+/// the loader and the Swift runtime's start-up `dladdr` (a linear scan). Together ≈ 3 ms per
+/// `berth` command. berthd, long-running and network-facing, stays PIE; the CLI's shared
+/// libraries, stack and heap are still randomized.
+let cliLinkFlags = ["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic"]
 
 /// berth-runtime as one static executable, like runc's release binaries: no dynamic loader, no
 /// shared libstdc++/libseccomp to map and relocate (≈ 1.5 ms less per container start, on the
@@ -108,7 +111,7 @@ let package = Package(
         // Static Swift runtime + Foundation: the CLI starts in ~3 ms instead of ~9 ms (no dynamic
         // linking of libFoundation/ICU), which matters for `berth ps` latency.
         .executableTarget(name: "berth", dependencies: ["BerthCLI"],
-                          linkerSettings: [.unsafeFlags(staticFoundation + positionDependent, .when(platforms: [.linux]))]),
+                          linkerSettings: [.unsafeFlags(staticFoundation + cliLinkFlags, .when(platforms: [.linux]))]),
         // berth's OCI runtime CLI (runc-compatible). A static executable (`staticExecutable`): it
         // starts once per container operation.
         .executableTarget(name: "berth-runtime", dependencies: [

@@ -7,12 +7,12 @@
 #     per-container supervisors (berth-monitor / containerd-shim / conmon).
 # The image is busybox from Debian's busybox-static, pushed to a private docker-registry and pulled
 # by each engine. Everything is removed afterwards by id/pid (containers, daemons, mounts, cgroups).
-# Usage: bench/containers.sh [--runs 30] [--count 50] [--engines berth,docker,podman] [--no-deps]
+# Usage: bench/containers.sh [--runs 50] [--count 50] [--engines berth,docker,podman] [--no-deps]
 # Env: BERTHD/BERTH (default: .build-release/release/{berthd,berth} if present, else a release build).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-runs=30 count=50 engines=berth,docker,podman deps=1
+runs=50 count=50 engines=berth,docker,podman deps=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift ;;
@@ -89,6 +89,9 @@ for e in "${engs[@]}"; do  # sanity: each engine runs the image
   out=$($(cmd "$e") run --rm --network none $(run_opts "$e") "$IMG" echo ok 2>&1) || true
   [ "$out" = ok ] || { log "$e cannot run $IMG: $out"; exit 1; }
 done
+# Podman finishes a container's clean-up in background processes (conmon, `podman container
+# cleanup`): let them end before anything is timed.
+sleep 3
 
 log "load average before run --rm: $(loadavg)"
 hargs=()
