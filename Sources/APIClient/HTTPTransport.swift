@@ -62,6 +62,12 @@ public final class HTTPTransport: Sendable {
         }
     }
 
+    /// Starts connecting to a plain (unix/TCP) daemon address in the background; the first request
+    /// to that address takes the connection (see ``SocketConnection``).
+    public static func preconnect(_ host: DockerHost) {
+        SocketConnection.prepare(host.address)
+    }
+
     /// Whether requests can skip NIO (no TLS).
     var plain: Bool { sslContext == nil }
 
@@ -326,8 +332,13 @@ extension HTTPTransport {
         if let readBody {
             return (head, HijackedConnection(socket: conn, pending: [ByteBuffer(bytes: readBody)], decoded: true, ended: true))
         }
-        if head.status == 101 {
-            // Raw bytes both ways from here; whatever arrived with the head is kept.
+        // Raw bytes both ways from here (a 101, or a raw stream as a 200 body that ends at EOF);
+        // whatever arrived with the head is kept. Only a chunked stream stays decoded.
+        let chunked = (head.header("Transfer-Encoding") ?? "").lowercased().contains("chunked")
+        let rawStream = head.status == 200 && !chunked && head.header("Content-Length") == nil
+            && ((head.header("Content-Type") ?? "").hasPrefix("application/vnd.docker.raw-stream")
+                || (head.header("Content-Type") ?? "").hasPrefix("application/vnd.docker.multiplexed-stream"))
+        if head.status == 101 || rawStream {
             do {
                 let rest = try conn.upgrade()
                 return (head, HijackedConnection(socket: conn, pending: rest, decoded: false))
@@ -336,7 +347,7 @@ extension HTTPTransport {
                 throw BerthError(.unavailable, "error during connect: \(error)")
             }
         }
-        // A raw stream sent as a plain 200 body, or an error answer: the body is decoded.
+        // An error answer (read right away by the caller), or a chunked stream: the body is decoded.
         return (head, HijackedConnection(socket: conn, pending: [], decoded: true))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -17,23 +18,59 @@ final class SocketConnection: @unchecked Sendable {
     private let fd: Int32
     private let lock = NSLock()
     private var shutDown = false
-    /// Codec state; used by one thread at a time (the request/response phase, then the reader).
-    private let codec = EmbeddedChannel()
+    /// The HTTP codec, made on first use. An EmbeddedChannel belongs to the thread that made it
+    /// (NIO checks), so it is made by the thread that sends the request, and only that thread
+    /// decodes: hijacked streams switch to raw socket reads once the head is through.
+    private var codecStorage: EmbeddedChannel?
 
-    private init(fd: Int32) throws {
-        self.fd = fd
-        try codec.pipeline.syncOperations.addHandler(HTTPRequestEncoder(), name: "http-encoder")
-        try codec.pipeline.syncOperations.addHandler(
+    private var codec: EmbeddedChannel {
+        get throws {
+            if let c = codecStorage { return c }
+            let c = try Self.makeCodec()
+            codecStorage = c
+            return c
+        }
+    }
+
+    private static func makeCodec() throws -> EmbeddedChannel {
+        let c = EmbeddedChannel()
+        try c.pipeline.syncOperations.addHandler(HTTPRequestEncoder(), name: "http-encoder")
+        try c.pipeline.syncOperations.addHandler(
             ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)), name: "http-decoder")
+        return c
+    }
+
+    private init(fd: Int32) {
+        self.fd = fd
     }
 
     deinit {
-        _ = try? codec.finish(acceptAlreadyClosed: true)
         Glibc.close(fd)
     }
 
-    /// Connects to `address`; failures carry the errno of the last attempt.
+    /// Starts connecting to `address` on another thread; the next ``connect(_:)`` to the same
+    /// address takes that connection. A CLI command calls this as soon as it knows the daemon's
+    /// address, so the connect and the HTTP codec's set-up (the first NIO pipeline of the process
+    /// instantiates a good deal of type metadata) overlap its option parsing and request encoding.
+    static func prepare(_ address: DockerHost.Address) {
+        let early = EarlyConnection(address)
+        EarlyConnection.pending.withLockedValue { $0 = early }
+        Thread.detachNewThread {
+            early.finish(Result { try SocketConnection.open(address) })
+            // Meanwhile the process's first codec is made here and dropped: what it costs is mostly
+            // one-time type metadata, which the sending thread then finds ready.
+            if let c = try? makeCodec() { _ = try? c.finish() }
+        }
+    }
+
+    /// Connects to `address` (or takes the connection ``prepare(_:)`` opened); failures carry the
+    /// errno of the last attempt.
     static func connect(_ address: DockerHost.Address) throws -> SocketConnection {
+        if let early = EarlyConnection.take(address), let c = try? early.wait() { return c }
+        return try open(address)
+    }
+
+    private static func open(_ address: DockerHost.Address) throws -> SocketConnection {
         switch address {
         case .unix(let path):
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -56,7 +93,7 @@ final class SocketConnection: @unchecked Sendable {
                 Glibc.close(fd)
                 throw SocketError(errno: e)
             }
-            return try SocketConnection(fd: fd)
+            return SocketConnection(fd: fd)
         case .tcp(let host, let port):
             var hints = addrinfo()
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -81,7 +118,7 @@ final class SocketConnection: @unchecked Sendable {
                     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
                     var one: Int32 = 1
                     setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-                    return try SocketConnection(fd: fd)
+                    return SocketConnection(fd: fd)
                 }
                 lastErrno = errno
                 Glibc.close(fd)
@@ -142,6 +179,7 @@ final class SocketConnection: @unchecked Sendable {
 
     /// Encodes and sends a request through the codec.
     func send(head: HTTPRequestHead, body: [UInt8]?) throws {
+        let codec = try codec
         try codec.writeOutbound(HTTPClientRequestPart.head(head))
         if let body, !body.isEmpty {
             try codec.writeOutbound(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))))
@@ -155,6 +193,7 @@ final class SocketConnection: @unchecked Sendable {
     /// The next decoded response part, reading from the socket as needed; nil after EOF once the
     /// decoder has nothing more.
     func nextPart() throws -> HTTPClientResponsePart? {
+        let codec = try codec
         while true {
             if let p = try codec.readInbound(as: HTTPClientResponsePart.self) { return p }
             if sawEOF { return nil }
@@ -171,17 +210,52 @@ final class SocketConnection: @unchecked Sendable {
     }
     private var sawEOF = false
 
-    /// After a `101` head: drops the HTTP codec; returns the bytes that arrived past the head.
+    /// After the head of a hijacked response (`101`, or a raw stream sent as a `200` body that
+    /// ends at EOF): drops the HTTP codec; returns the stream bytes that arrived with the head.
     func upgrade() throws -> [ByteBuffer] {
-        // The decoder still holds the `.end` of the 101 response; drain it first.
-        while let p = try codec.readInbound(as: HTTPClientResponsePart.self) { _ = p }
+        let codec = try codec
+        var rest: [ByteBuffer] = []
+        // Body parts already decoded (a 200 stream) are stream bytes; a 101's `.end` is not.
+        while let p = try codec.readInbound(as: HTTPClientResponsePart.self) {
+            if case .body(let b) = p { rest.append(b) }
+        }
         let ops = codec.pipeline.syncOperations
         let dec = try ops.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
         _ = ops.removeHandler(dec)
         codec.embeddedEventLoop.run()
-        var rest: [ByteBuffer] = []
         while let b = try codec.readInbound(as: ByteBuffer.self) { rest.append(b) }
         return rest
+    }
+}
+
+/// A connection being opened ahead of the first request (``SocketConnection/prepare(_:)``).
+final class EarlyConnection: @unchecked Sendable {
+    static let pending = NIOLockedValueBox<EarlyConnection?>(nil)
+
+    let address: DockerHost.Address
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<SocketConnection, any Error>?
+
+    init(_ address: DockerHost.Address) { self.address = address }
+
+    func finish(_ r: Result<SocketConnection, any Error>) {
+        result = r
+        done.signal()
+    }
+
+    /// The connection (waiting for it); a failure is thrown and the caller connects again itself.
+    func wait() throws -> SocketConnection {
+        done.wait()
+        return try result!.get()
+    }
+
+    /// The pending early connection, when it is for `address` (it is taken once).
+    static func take(_ address: DockerHost.Address) -> EarlyConnection? {
+        pending.withLockedValue { p in
+            guard let e = p, e.address == address else { return nil }
+            p = nil
+            return e
+        }
     }
 }
 

@@ -21,6 +21,9 @@ public enum BerthCLI {
         _exit(status)
     }
 
+    /// Commands that never talk to the daemon (no connection is opened ahead for them).
+    static let localCommands: Set<String> = ["help", "completion", "context", "logout"]
+
     /// Runs one command line against `ctx`; returns the exit status.
     public static func run(_ args: [String], ctx: CLIContext) -> Int32 {
         let root = makeRootCommand()
@@ -114,6 +117,7 @@ public enum BerthCLI {
         guard let cmd = root.find(name) else {
             throw CLIError("\(binaryName): unknown command: \(binaryName) \(name)\n\nRun '\(binaryName) --help' for more information")
         }
+        if !Self.localCommands.contains(name) { ctx.preconnect() }
         try execute(cmd, Array(parsed.positional.dropFirst()), ctx: ctx)
     }
 

@@ -215,6 +215,13 @@ public final class CLIContext: @unchecked Sendable {
 
     var tlsVerify: Bool { options.tlsVerify || !(env["DOCKER_TLS_VERIFY"] ?? "").isEmpty }
 
+    /// Starts connecting to the daemon in the background (plain unix/TCP only), so that the
+    /// command's first request finds the connection made. Harmless if the command never sends one.
+    public func preconnect() {
+        guard !tlsEnabled, options.hosts.count <= 1, let host = try? resolveHost() else { return }
+        HTTPTransport.preconnect(host)
+    }
+
     /// The API client (created on first use; nothing touches the network until a request).
     public func client() throws -> APIClient {
         if let c = clientCache { return c }
