@@ -123,6 +123,7 @@ public actor ContainerService {
         try ContainerConfigRules.validate(host, config: body.config, cpus: ProcessInfo.processInfo.activeProcessorCount,
                                           runtimes: runtimeNames)
         let image = try await images.imageForContainer(imageName, platform: platform)
+        Trace.mark("create: image resolved")
         let config = ContainerConfigRules.merge(user: body.config, image: image.config.config)
         guard let (path, args) = ContainerConfigRules.pathAndArgs(config) else {
             throw BerthError(.invalidArgument, "No command specified")
@@ -163,7 +164,9 @@ public actor ContainerService {
         do {
             // Not fsynced: `restore` retains again for every container it loads.
             try await images.retainImage(image.id, owner: "container-\(id)", durable: false)
+            Trace.mark("create: image retained")
             try makeContainerFiles(record)
+            Trace.mark("create: files written")
         } catch {
             names.removeValue(forKey: name)
             try? CFS.removeTree(containerDir(id))

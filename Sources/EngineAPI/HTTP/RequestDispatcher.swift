@@ -36,6 +36,7 @@ struct RequestDispatcher: Sendable {
         let decodedPath = String(pathPart).removingPercentEncoding ?? String(pathPart)
         let (requested, path) = APIVersion.splitPrefix(decodedPath)
         logger.debug("Calling \(head.method) \(pathPart)")
+        Trace.mark("request \(head.method) \(pathPart)")
 
         let response: APIResponse
         do {
@@ -49,6 +50,7 @@ struct RequestDispatcher: Sendable {
         } catch {
             response = errorResponse(error, method: head.method, path: pathPart)
         }
+        Trace.mark("handled \(head.method) \(pathPart)")
         await send(response, for: head, connection: connection, path: pathPart)
     }
 
