@@ -659,6 +659,71 @@ def test_netns_removed_when_the_runtime_fails(lab):
     assert r.cid not in lab.listed()
 
 
+def _gated_launch(lab, bundle, ns):
+    """berthd's start: --start --start-gate on a socketpair (the gate byte goes the other way)."""
+    cid = f"bm-{uuid.uuid4().hex[:10]}"
+    ex = lab.dir / f"x-{cid}"
+    ours, theirs = socket.socketpair()
+    argv = [MONITOR, "--id", cid, "--runtime", lab.runtime, "--runtime-root", str(lab.state), "--exec-dir", str(ex),
+            "--bundle", str(bundle), "--log-path", str(ex / "json.log"), "--start", "--start-gate",
+            "--netns", str(ns), "--sync-fd", str(theirs.fileno())]
+    proc = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    theirs.close()
+    lab.ids.append(cid)
+    # The set-up (network namespace included) is done before the gate; nothing has run yet.
+    wait_for(ns.exists, 10, 0.02, what="the monitor's network namespace")
+    time.sleep(0.2)
+    assert cid not in lab.listed()
+    assert not (ex / "json.log").exists() or (ex / "json.log").read_text() == ""
+    return cid, ex, ours, proc
+
+
+def _read_result(sock: socket.socket, timeout=20) -> dict:
+    sock.settimeout(timeout)
+    buf = b""
+    while b"\n" not in buf:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    return json.loads(buf.split(b"\n")[0])
+
+
+def test_start_gate_runs_after_g(lab):
+    """--start-gate: the monitor sets everything up, then runs the runtime only after `g`."""
+    ns = lab.dir / "netns-g1"
+    b = lab.bundle(["sh", "-c", "echo gated"])
+    _with_netns(b, ns)
+    cid, ex, sock, proc = _gated_launch(lab, b, ns)
+    sock.sendall(b"g")
+    msg = _read_result(sock)
+    assert "pid" in msg, msg
+    lab.pids.append(msg["monitorPid"])
+    assert proc.wait(10) == 0
+    wait_for((ex / "exit").exists, 10, 0.02, what="exit file")
+    assert json.loads((ex / "exit").read_text())["exitCode"] == 0
+    assert [json.loads(l)["log"] for l in (ex / "json.log").read_text().splitlines()] == ["gated\n"]
+    sock.close()
+
+
+def test_start_gate_closed_cleans_up(lab):
+    """The caller gives up (its bundle failed): closing the channel makes the monitor remove its
+    network namespace and files, report an error, and leave nothing in the runtime."""
+    ns = lab.dir / "netns-g2"
+    b = lab.bundle(["sh", "-c", "echo never"])
+    _with_netns(b, ns)
+    cid, ex, sock, proc = _gated_launch(lab, b, ns)
+    sock.shutdown(socket.SHUT_WR)
+    msg = _read_result(sock)
+    assert msg == {"error": "start cancelled"}, msg
+    assert proc.wait(10) == 1
+    assert not ns.exists() and str(ns) not in Path("/proc/self/mountinfo").read_text()
+    assert cid not in lab.listed()
+    assert not (ex / "attach").exists() and not (ex / "monitor.pid").exists()
+    assert procs_mentioning(cid) == []
+    sock.close()
+
+
 def test_oom_killed_flag(lab):
     b = lab.bundle(["sh", "-c", "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived"], memory=32 << 20)
     r = lab.launch(None, bundle=b)
