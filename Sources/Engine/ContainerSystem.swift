@@ -91,14 +91,27 @@ enum ContainerSystem {
             self.fd = pair[0]
         }
 
+        /// Guards `closed`: the gate is written from the caller's thread while another thread reads
+        /// the lines and may close the descriptor (a monitor that failed early), and a closed
+        /// descriptor's number can belong to someone else's socket a moment later.
+        private let fdLock = NSLock()
+        private var closed = false
+
         /// Writes `g` on the channel: a `--start-gate` monitor goes on.
         func openGate() {
-            var g: UInt8 = UInt8(ascii: "g")
-            _ = send(fd, &g, 1, Int32(MSG_NOSIGNAL))
+            fdLock.withLock {
+                guard !closed else { return }
+                var g: UInt8 = UInt8(ascii: "g")
+                _ = send(fd, &g, 1, Int32(MSG_NOSIGNAL))
+            }
         }
 
         /// Ends our side of the channel: a `--start-gate` monitor cleans up and reports an error.
-        func closeGate() { _ = shutdown(fd, Int32(SHUT_WR)) }
+        func closeGate() {
+            fdLock.withLock {
+                if !closed { _ = shutdown(fd, Int32(SHUT_WR)) }
+            }
+        }
 
         /// The next line (without `\n`); nil at EOF.
         func readLine() -> String? {
@@ -124,7 +137,10 @@ enum ContainerSystem {
         /// Reads to EOF, closes, reaps; the exit status.
         func finish() -> Int32 {
             while readLine() != nil {}
-            close(fd)
+            fdLock.withLock {
+                close(fd)
+                closed = true
+            }
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
