@@ -8,7 +8,7 @@
 # The image is busybox from Debian's busybox-static, pushed to a private docker-registry and pulled
 # by each engine. Everything is removed afterwards by id/pid (containers, daemons, mounts, cgroups).
 # Usage: bench/containers.sh [--runs 50] [--count 50] [--engines berth,docker,podman] [--no-deps]
-# Env: BERTHD/BERTH (default: .build-release/release/{berthd,berth} if present, else a release build).
+# Env: BERTHD/BERTH (default: an up-to-date release build in .build-release).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -26,9 +26,6 @@ while [ $# -gt 0 ]; do
 done
 [ "$deps" = 1 ] && "$ROOT/scripts/deps.sh" --bench >&2
 has() { [[ ,$engines, == *,$1,* ]]; }
-if has berth && { [ -z "${BERTHD:-}" ] || [ -z "${BERTH:-}" ]; } && [ -x "$ROOT/.build-release/release/berthd" ]; then
-  BERTHD=${BERTHD:-$ROOT/.build-release/release/berthd} BERTH=${BERTH:-$ROOT/.build-release/release/berth}
-fi
 has berth && ensure_berth
 
 PODMAN_ROOT=$B/podman

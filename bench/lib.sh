@@ -37,11 +37,14 @@ trap bench_cleanup EXIT INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-ensure_berth() {  # sets BERTHD, BERTH (release build unless given)
+ensure_berth() {  # sets BERTHD, BERTH (release build in .build-release, shared by all bench scripts, unless given)
   if [ -z "${BERTHD:-}" ] || [ -z "${BERTH:-}" ]; then
-    (cd "$ROOT" && scripts/build.sh --release >&2)
-    local bin; bin=$(cd "$ROOT" && swift build -c release --show-bin-path)
-    BERTHD=${BERTHD:-$bin/berthd} BERTH=${BERTH:-$bin/berth}
+    local p
+    # Incremental: quick when nothing changed. The product list is what berthd runs beside itself.
+    for p in berthd berth berth-runtime berth-monitor; do
+      (cd "$ROOT" && swift build -c release --scratch-path .build-release --product "$p" >&2)
+    done
+    BERTHD=${BERTHD:-$ROOT/.build-release/release/berthd} BERTH=${BERTH:-$ROOT/.build-release/release/berth}
   fi
 }
 
