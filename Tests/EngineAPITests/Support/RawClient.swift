@@ -28,7 +28,9 @@ final class RawClient: @unchecked Sendable {
             }
         }
         guard ok == 0 else {
-            close(fd)
+            // No close here: every stored property is set, so a throw runs `deinit`, which closes
+            // `fd`. Closing it here too closed whatever descriptor reused the number meanwhile
+            // (another test's NIO server socket: a crash on EBADF in a parallel run).
             throw Failure(description: "connect \(unixPath): \(String(cString: strerror(errno)))")
         }
         var tv = timeval(tv_sec: timeout, tv_usec: 0)
