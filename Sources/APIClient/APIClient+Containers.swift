@@ -12,7 +12,7 @@ extension APIClient {
         if let name, !name.isEmpty { query.append(("name", name)) }
         if let platform, !platform.isEmpty { query.append(("platform", platform)) }
         let (_, data) = try send(.POST, "/containers/create", query: query, body: body)
-        return try decode(ContainerCreateResponse.self, data)
+        return try FastAnswers.createResponse(data) ?? decode(ContainerCreateResponse.self, data)
     }
 
     /// A request whose response is hijacked (attach, exec start); error statuses throw the daemon's error.
@@ -65,7 +65,7 @@ extension APIClient {
                 let (head, data) = box.get()
                 guard let head else { throw BerthError(.unavailable, "unexpected EOF") }
                 try checkResponse(head, data, uri: path)
-                let r = try decode(ContainerWaitResponse.self, data)
+                let r = try FastAnswers.waitResponse(data) ?? decode(ContainerWaitResponse.self, data)
                 waiter.finish(.success(r))
             } catch {
                 registered.signal()
@@ -123,4 +123,58 @@ final class NIOLockedValueBoxShim: @unchecked Sendable {
     func set(head h: ResponseHead) { lock.lock(); head = h; lock.unlock() }
     func append(_ b: ByteBuffer) { lock.lock(); data.append(contentsOf: b.readableBytesView); lock.unlock() }
     func get() -> (ResponseHead?, [UInt8]) { lock.lock(); defer { lock.unlock() }; return (head, data) }
+}
+
+/// The two answers on the critical path of `run` (create, wait), read with the small JSON reader:
+/// JSONDecoder's first use in a process costs ≈ 0.3 ms of type-metadata set-up. Anything but the
+/// plain shape (null where JSONDecoder would object, a repeated key, an unusual number) gives nil
+/// and the caller uses JSONDecoder, so values and errors stay JSONDecoder's.
+enum FastAnswers {
+    static func createResponse(_ bytes: [UInt8]) -> ContainerCreateResponse? {
+        try? FastJSONReader.parse(bytes) { r -> ContainerCreateResponse in
+            var id: String?, warnings: [String]?
+            try r.object { r, key in
+                switch key {
+                case "Id":
+                    guard id == nil else { throw FastJSONReader.Unsupported() }
+                    id = try r.string()
+                case "Warnings":
+                    guard warnings == nil else { throw FastJSONReader.Unsupported() }
+                    warnings = try r.stringArray()
+                default:
+                    try r.skip()
+                }
+            }
+            guard let id, let warnings else { throw FastJSONReader.Unsupported() }
+            return ContainerCreateResponse(Id: id, Warnings: warnings)
+        }
+    }
+
+    static func waitResponse(_ bytes: [UInt8]) -> ContainerWaitResponse? {
+        try? FastJSONReader.parse(bytes) { r -> ContainerWaitResponse in
+            var code: Int?, message: String?, sawError = false
+            try r.object { r, key in
+                switch key {
+                case "StatusCode":
+                    guard code == nil else { throw FastJSONReader.Unsupported() }
+                    code = try r.integer(Int.self)
+                case "Error":
+                    guard !sawError else { throw FastJSONReader.Unsupported() }
+                    sawError = true
+                    if try r.null() { return }
+                    var m: String?
+                    try r.object { r, key in
+                        guard key == "Message", m == nil else { throw FastJSONReader.Unsupported() }
+                        m = try r.string()
+                    }
+                    guard let m else { throw FastJSONReader.Unsupported() }
+                    message = m
+                default:
+                    try r.skip()
+                }
+            }
+            guard let code else { throw FastJSONReader.Unsupported() }
+            return ContainerWaitResponse(StatusCode: code, error: message)
+        }
+    }
 }

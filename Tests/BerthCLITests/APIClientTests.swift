@@ -1,4 +1,5 @@
-import APIClient
+@testable import APIClient
+import APIModels
 import OCI
 import Foundation
 import Testing
@@ -229,4 +230,50 @@ final class RequestLog: @unchecked Sendable {
     private var items: [String] = []
     func append(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
     var all: [String] { lock.lock(); defer { lock.unlock() }; return items }
+}
+
+/// The fast readers of the create and wait answers agree with JSONDecoder or step aside (nil).
+struct FastAnswersTests {
+    @Test(arguments: [
+        #"{"Id":"abc","Warnings":[]}"#,
+        "{\"Id\":\"abc\",\"Warnings\":[\"w1\",\"w \\\"2\\\"\"]}\n",
+        #"{"Warnings":null,"Id":"x"}"#,
+        #"{"Id":"x"}"#,
+        #"{"Id":"x","Warnings":[],"Extra":{"a":[1,2.5,null,true]}}"#,
+        #"{"Id":"x","Id":"y","Warnings":[]}"#,
+        #"{"Id":"\u00e9\n","Warnings":[]}"#,
+        #"[]"#,
+        #"{"Id":"x","Warnings":[]} trailing"#,
+    ])
+    func createAnswer(json: String) throws {
+        let bytes = Array(json.utf8)
+        let slow = try? JSONDecoder().decode(ContainerCreateResponse.self, from: Data(bytes))
+        guard let fast = FastAnswers.createResponse(bytes) else { return }
+        let s = try #require(slow, "fast read what JSONDecoder refuses: \(json)")
+        #expect(fast.Id == s.Id && fast.Warnings == s.Warnings)
+    }
+
+    @Test(arguments: [
+        #"{"StatusCode":0,"Error":null}"# + "\n",
+        #"{"StatusCode":137}"#,
+        #"{"StatusCode":1,"Error":{"Message":"boom"}}"#,
+        #"{"StatusCode":1.5}"#,
+        #"{"StatusCode":-1,"Error":{"Message":"x","Other":1}}"#,
+        #"{"Error":{"Message":"no code"}}"#,
+        #"{"StatusCode":99999999999999999999}"#,
+        #"{"StatusCode":2,"Error":{}}"#,
+    ])
+    func waitAnswer(json: String) throws {
+        let bytes = Array(json.utf8)
+        let slow = try? JSONDecoder().decode(ContainerWaitResponse.self, from: Data(bytes))
+        guard let fast = FastAnswers.waitResponse(bytes) else { return }
+        let s = try #require(slow, "fast read what JSONDecoder refuses: \(json)")
+        #expect(fast.StatusCode == s.StatusCode && fast.Error?.Message == s.Error?.Message)
+    }
+
+    @Test func plainAnswersTakeTheFastPath() {
+        #expect(FastAnswers.createResponse(Array(#"{"Id":"abc","Warnings":[]}"#.utf8))?.Id == "abc")
+        #expect(FastAnswers.waitResponse(Array(#"{"StatusCode":3,"Error":null}"#.utf8))?.StatusCode == 3)
+        #expect(FastAnswers.waitResponse(Array(#"{"StatusCode":1,"Error":{"Message":"m"}}"#.utf8))?.Error?.Message == "m")
+    }
 }
