@@ -134,6 +134,16 @@ def daemon_factory(reg_http):
         _daemons.remove(d)
 
 
+@pytest.fixture
+def runc_daemon(daemon_factory, pushed):
+    """A private daemon with the real runc added as runtime `realrunc`, the busybox image pulled."""
+    if not os.path.exists("/usr/sbin/runc"):
+        pytest.skip("runc not installed")
+    d = daemon_factory(extra_args=["--add-runtime", "realrunc=/usr/sbin/runc"])
+    d.docker("pull", "-q", pushed.ref("it/busybox")).check()
+    return d
+
+
 # ---------------------------------------------------------------- images
 class Pushed:
     """Standard images pushed once to `reg_http` (see `pushed`)."""

@@ -248,13 +248,10 @@ def test_pause_top_rename_prune(berthd, busybox, uniq):
         run(berthd, "rm", "-f", name)
 
 
-def test_other_runtime_runc(daemon_factory, pushed, uniq):
+def test_other_runtime_runc(runc_daemon, pushed, uniq):
     """`--add-runtime` + `--runtime`: the same container path through the real runc."""
-    if not os.path.exists("/usr/sbin/runc"):
-        pytest.skip("runc not installed")
-    d = daemon_factory(extra_args=["--add-runtime", "realrunc=/usr/sbin/runc"])
+    d = runc_daemon
     ref = pushed.ref("it/busybox")
-    d.docker("pull", "-q", ref).check()
     r = d.docker("run", "--rm", "--runtime", "realrunc", ref, "sh", "-c", "echo hi; exit 2")
     assert r.rc == 2 and r.out == "hi\n", r
     d.docker("run", "-d", "--name", "rr", "--runtime", "realrunc", ref, "sleep", "600").check()

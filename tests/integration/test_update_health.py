@@ -447,13 +447,10 @@ def test_log_opts_attrs_and_details(berthd, busybox, uniq):
 
 
 @needs_v1
-def test_update_and_healthcheck_with_real_runc(daemon_factory, pushed, uniq):
+def test_update_and_healthcheck_with_real_runc(runc_daemon, pushed, uniq):
     """The same paths through `runc update -r FILE` and runc exec (`--add-runtime`)."""
-    if not os.path.exists("/usr/sbin/runc"):
-        pytest.skip("runc not installed")
-    d = daemon_factory(extra_args=["--add-runtime", "realrunc=/usr/sbin/runc"])
+    d = runc_daemon
     ref = pushed.ref("it/busybox")
-    d.docker("pull", "-q", ref).check()
     d.docker("run", "-d", "--name", "rr", "--runtime", "realrunc", "--health-cmd", "true", "--health-interval", "200ms",
              ref, "sleep", "600").check()
     try:
