@@ -468,7 +468,6 @@ extension ContainerService {
     /// Loads every container at daemon start: live containers stay running (their monitors are
     /// re-watched), exited ones get their exit code from the exit file, stale mounts are removed.
     public func restore() async {
-        emptyTrash()
         let root = dataRoot + "/containers"
         let ids = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         for id in ids {

@@ -57,8 +57,6 @@ public actor ContainerService {
     // MARK: - Paths
 
     func containerDir(_ id: String) -> String { "\(dataRoot)/containers/\(id)" }
-    /// Removed containers' directories, renamed here and deleted in the background.
-    var trashDir: String { "\(dataRoot)/trash" }
     func layerDir(_ id: String) -> String { "\(dataRoot)/overlay2/\(id)" }
     func mergedDir(_ id: String) -> String { layerDir(id) + "/merged" }
     func bundleDir(_ id: String) -> String { "\(execRoot)/containers/\(id)" }
@@ -296,7 +294,7 @@ public actor ContainerService {
         ContainerSystem.unmount(mergedDir(r.ID))
         ContainerSystem.removeNetns(netnsPath(r.ID))
         Trace.mark("unmounted")
-        discard([layerDir(r.ID), containerDir(r.ID)], id: r.ID)
+        images.store.discard([layerDir(r.ID), containerDir(r.ID)])
         try? CFS.removeTree(monitorDir(r.ID))
         Trace.mark("files removed")
         await deleting?.finish()
@@ -310,39 +308,6 @@ public actor ContainerService {
             c.resume(returning: ContainerWaitResponse(StatusCode: r.State.ExitCode))
         }
         resumeExitWaits(r.ID)
-    }
-
-    /// Takes directories of a removed container out of the way at once (a rename each, on the same
-    /// file system) and deletes them in the background. Deleting them inline put a dozen unlinks
-    /// and rmdirs on the critical path of `run --rm` (≈ 1 ms here, where the root file system is
-    /// mounted with `discard` and every freed block is trimmed synchronously). A directory that
-    /// cannot be renamed is deleted inline; the trash is emptied again at daemon start.
-    func discard(_ paths: [String], id: String) {
-        let trash = trashDir
-        Glibc.mkdir(trash, 0o700)
-        var moved: [String] = []
-        for (i, p) in paths.enumerated() {
-            let dest = "\(trash)/\(id)-\(i)"
-            if Glibc.rename(p, dest) == 0 {
-                moved.append(dest)
-            } else if errno != ENOENT {
-                try? CFS.removeTree(p)
-            }
-        }
-        guard !moved.isEmpty else { return }
-        Task.detached(priority: .background) {
-            for m in moved { try? CFS.removeTree(m) }
-        }
-    }
-
-    /// Deletes what a previous daemon left in the trash (in the background).
-    func emptyTrash() {
-        let trash = trashDir
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: trash)) ?? []
-        guard !entries.isEmpty else { return }
-        Task.detached(priority: .background) {
-            for e in entries { try? CFS.removeTree(trash + "/" + e) }
-        }
     }
 
     // MARK: - Wait

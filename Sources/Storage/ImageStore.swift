@@ -327,6 +327,29 @@ public actor ImageStore {
         return report
     }
 
+    /// Takes directories out of the way at once — renamed into the scratch area, a rename each on
+    /// the data root's file system — and deletes them on a background thread without waiting (a
+    /// removed container's directories: on a file system mounted with `discard` each freed block
+    /// is trimmed synchronously, ≈ 1 ms per container on the `run --rm` path). A path that cannot
+    /// be renamed there is deleted in place; what a crash leaves in the scratch area goes at `open`.
+    public nonisolated func discard(_ paths: [String]) {
+        var moved: [String] = []
+        for p in paths {
+            if let t = try? snapshots.moveToTrash(p) {
+                moved.append(t)
+            } else {
+                try? FS.removeTree(p)
+            }
+        }
+        guard !moved.isEmpty else { return }
+        let trees = moved
+        let t = Thread {
+            for m in trees { try? FS.removeTree(m) }
+        }
+        t.name = "berth-discard"
+        t.start()
+    }
+
     /// Deletes trees on a plain thread (not the cooperative pool: big trees take a while).
     nonisolated static func delete(_ paths: [String]) async {
         let done = Completion<Void>()
